@@ -1,0 +1,4 @@
+import ArgumentParser
+struct AdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "admin")
+}
