@@ -62,7 +62,7 @@ public struct ManagedSlapd: Sendable {
     }
 
     /// The pid from the pid file if that process is alive and is a slapd.
-    func runningPID() -> Int32? {
+    public func runningPID() -> Int32? {
         guard let text = try? String(contentsOf: layout.pidFile, encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
         guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
