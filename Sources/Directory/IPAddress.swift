@@ -1,4 +1,5 @@
-/// An IPv4 or IPv6 address, kept as 16 bytes (IPv4 mapped into ::ffff:0:0/96).
+/// An IPv4 or IPv6 address, kept as 16 bytes (IPv4 mapped into ::ffff:0:0/96; IPv4-mapped
+/// IPv6 text such as `::ffff:10.0.0.1` is the IPv4 address).
 public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
     /// The address in network byte order; IPv4 as ::ffff:a.b.c.d.
     public let bytes: [UInt8]
@@ -12,7 +13,8 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
             isIPv4 = true
         } else if let v6 = Self.parseIPv6(text) {
             bytes = v6
-            isIPv4 = false
+            // ::ffff:a.b.c.d is how dual-stack sockets show IPv4 peers: treat it as IPv4.
+            isIPv4 = v6[0..<10].allSatisfy { $0 == 0 } && v6[10] == 0xff && v6[11] == 0xff
         } else {
             return nil
         }

@@ -4,10 +4,11 @@ import Synchronization
 
 /// An async LDAP client over libldap with a pool of connections.
 ///
-/// Each pooled ``LDAPConnection`` runs its blocking libldap calls on its own serial
-/// dispatch queue, so awaiting an LDAP operation never blocks a thread of Swift's
-/// cooperative pool. Requests beyond ``LDAPConfiguration/maximumConnections`` wait in
-/// FIFO order for a free connection.
+/// Operations are sent with libldap's asynchronous calls and answered by a reader thread
+/// per pooled ``LDAPConnection``; connecting and binding run on the connection's own
+/// serial dispatch queue. Awaiting an LDAP operation therefore never blocks a thread of
+/// Swift's cooperative pool. Requests beyond ``LDAPConfiguration/maximumConnections`` wait
+/// in FIFO order for a free connection.
 ///
 /// Connections that lose the server (slapd restarted) re-connect, re-bind and retry the
 /// operation within ``LDAPConfiguration/reconnectWindow``. A write whose success answer
@@ -91,6 +92,14 @@ public final class LDAPClient: Sendable {
         }
     }
 
+    /// Runs `body` with a pooled connection held for its duration (the fast path of the
+    /// operations below).
+    private func withPooledConnection<T>(_ body: (LDAPConnection) async throws -> T) async throws -> T {
+        let connection = try await acquire()
+        defer { release(connection) }
+        return try await body(connection)
+    }
+
     /// Runs `body` on a pooled connection's queue (off the cooperative pool). Several
     /// operations in one `body` use the same connection and bind.
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (LDAPConnection) throws -> T) async throws -> T {
@@ -134,9 +143,9 @@ public final class LDAPClient: Sendable {
         sizeLimit: Int = 0,
         pageSize: Int? = nil
     ) async throws -> [LDAPEntry] {
-        try await withConnection { connection in
-            try connection.search(base: base, scope: scope, filter: filter, attributes: attributes,
-                                  sizeLimit: sizeLimit, pageSize: pageSize)
+        try await withPooledConnection { connection in
+            try await connection.searchAsync(base: base, scope: scope, filter: filter, attributes: attributes,
+                                             sizeLimit: sizeLimit, pageSize: pageSize)
         }
     }
 
@@ -157,43 +166,43 @@ public final class LDAPClient: Sendable {
     /// Adds an entry with binary attribute values (e.g. `userCertificate;binary`).
     public func add(_ dn: DistinguishedName, binaryAttributes: [(String, [Data])]) async throws {
         let attributes = binaryAttributes.filter { !$0.1.isEmpty }
-        try await withConnection { try $0.add(dn, attributes: attributes) }
+        try await withPooledConnection { try await $0.addAsync(dn, attributes: attributes) }
     }
 
     /// Applies modifications to one entry atomically.
     public func modify(_ dn: DistinguishedName, _ modifications: [LDAPModification]) async throws {
-        try await withConnection { try $0.modify(dn, modifications) }
+        try await withPooledConnection { try await $0.modifyAsync(dn, modifications) }
     }
 
     /// Deletes one (leaf) entry.
     public func delete(_ dn: DistinguishedName) async throws {
-        try await withConnection { try $0.delete(dn) }
+        try await withPooledConnection { try await $0.deleteAsync(dn) }
     }
 
     /// Deletes an entry and everything below it, deepest entries first.
     public func deleteSubtree(_ dn: DistinguishedName) async throws {
-        try await withConnection { connection in
-            let entries = try connection.search(base: dn, scope: .subtree, filter: .present("objectClass"),
-                                                attributes: ["1.1"], sizeLimit: 0, pageSize: 500)
+        try await withPooledConnection { connection in
+            let entries = try await connection.searchAsync(base: dn, scope: .subtree, filter: .present("objectClass"),
+                                                           attributes: ["1.1"], sizeLimit: 0, pageSize: 500)
             let ordered = entries.map(\.dn).sorted { $0.depth > $1.depth }
-            for entry in ordered { try connection.delete(entry) }
+            for entry in ordered { try await connection.deleteAsync(entry) }
         }
     }
 
     /// LDAP compare: does `dn` hold `value` in `attribute`?
     public func compare(_ dn: DistinguishedName, attribute: String, value: String) async throws -> Bool {
-        try await withConnection { try $0.compare(dn, attribute: attribute, value: Data(value.utf8)) }
+        try await withPooledConnection { try await $0.compareAsync(dn, attribute: attribute, value: Data(value.utf8)) }
     }
 
     /// RFC 3062 password modify: sets `dn`'s password; slapd hashes it per its
     /// `olcPasswordHash`.
     public func setPassword(_ dn: DistinguishedName, to newPassword: String) async throws {
-        try await withConnection { try $0.passwordModify(dn, newPassword: newPassword) }
+        try await withPooledConnection { try await $0.passwordModifyAsync(dn, newPassword: newPassword) }
     }
 
     /// RFC 4532 "Who am I?": the authorization identity of this client's binds.
     public func whoAmI() async throws -> String {
-        try await withConnection { try $0.whoAmI() }
+        try await withPooledConnection { try await $0.whoAmIAsync() }
     }
 
     /// Checks a DN/password pair with a fresh connection and a simple bind. Returns false

@@ -1,34 +1,47 @@
 import CLDAP
 import Dispatch
 import Foundation
+import Synchronization
 
-/// One libldap session (`LDAP *`), used by one thread at a time.
+/// One libldap session (`LDAP *`) in ``LDAPClient``'s pool, used by one caller at a time.
 ///
-/// Every call on it is blocking and runs on the connection's own serial dispatch queue,
-/// never on Swift's cooperative pool; ``LDAPClient`` hands connections out and bridges
-/// their results back with continuations. A connection re-opens and re-binds itself when
-/// the server went away (slapd restarted) and retries the operation within
-/// ``LDAPConfiguration/reconnectWindow``.
+/// Opening the session (TCP connect and bind) is blocking and runs on the connection's
+/// own serial dispatch queue, never on Swift's cooperative pool. Operations are sent with
+/// libldap's asynchronous calls and answered by the session's reader thread (see
+/// `LDAPSession`), so an awaiting task suspends without occupying any thread; the blocking
+/// forms used inside ``LDAPClient/withConnection(_:)`` wait on a semaphore instead. A
+/// connection re-opens and re-binds itself when the server went away (slapd restarted)
+/// and retries the operation within ``LDAPConfiguration/reconnectWindow``.
 public final class LDAPConnection: @unchecked Sendable {
-    /// The queue that owns this connection's handle; all members below run on it.
+    /// The queue on which sessions are opened and `withConnection` bodies run.
     let queue: DispatchQueue
     let configuration: LDAPConfiguration
-    private var handle: OpaquePointer?
+    private let label: String
+    private let current = Mutex<LDAPSession?>(nil)
 
     init(configuration: LDAPConfiguration, number: Int) {
         self.configuration = configuration
-        self.queue = DispatchQueue(label: "tollgate.ldap.connection.\(number)")
+        self.label = "tollgate.ldap.connection.\(number)"
+        self.queue = DispatchQueue(label: label)
     }
 
     deinit {
-        if let handle { ldap_unbind_ext_s(handle, nil, nil) }
+        current.withLock { $0 }?.close()
     }
 
     // MARK: - Session
 
-    /// Opens the session and binds if it is not open yet.
-    private func connectedHandle() throws -> OpaquePointer {
-        if let handle { return handle }
+    /// The open session, or `nil` when it must be (re-)opened.
+    private func liveSession() -> LDAPSession? {
+        guard let session = current.withLock({ $0 }), session.isAlive else { return nil }
+        return session
+    }
+
+    /// Opens the session and binds if it is not open yet. Blocking: call it off the
+    /// cooperative pool (on `queue`).
+    private func connectedSession() throws -> LDAPSession {
+        if let session = liveSession() { return session }
+        close()
         var ld: OpaquePointer?
         var rc = ldap_initialize(&ld, configuration.url)
         guard rc == LDAP_SUCCESS, let ld else {
@@ -60,30 +73,33 @@ public final class LDAPConnection: @unchecked Sendable {
             ldap_unbind_ext_s(ld, nil, nil)
             throw error
         }
-        handle = ld
-        return ld
+        let session = LDAPSession(handle: ld, operationTimeout: configuration.operationTimeout, label: label)
+        current.withLock { $0 = session }
+        return session
     }
 
     /// Drops the session (it is re-opened on next use).
     func close() {
-        if let handle { ldap_unbind_ext_s(handle, nil, nil) }
-        handle = nil
+        let session = current.withLock { current -> LDAPSession? in
+            defer { current = nil }
+            return current
+        }
+        session?.close()
     }
 
-    /// Runs `body` with a bound handle; on connection loss re-connects and retries until
-    /// the reconnect window is over.
-    func perform<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+    /// Runs `body` with a bound session; on connection loss re-connects and retries until
+    /// the reconnect window is over. Blocking: runs on `queue`.
+    func perform<T>(_ body: (LDAPSession) throws -> T) throws -> T {
         let deadline = Date().addingTimeInterval(configuration.reconnectWindow)
         var attempt = 0
         while true {
             do {
-                return try body(connectedHandle())
+                return try body(connectedSession())
             } catch let error as LDAPError where error.code == .serverDown || error.code == .connectError {
                 close()
                 attempt += 1
                 if Date() >= deadline { throw error }
-                let delay = min(0.02 * Double(1 << min(attempt, 6)), 0.5)
-                Thread.sleep(forTimeInterval: delay)
+                Thread.sleep(forTimeInterval: Self.backoff(attempt))
             } catch let error as LDAPError where error.code == .timeout {
                 close()
                 throw error
@@ -91,134 +107,287 @@ public final class LDAPConnection: @unchecked Sendable {
         }
     }
 
-    // MARK: - Operations (run on `queue`)
+    /// The async form of ``perform(_:)``: only (re-)connecting hops to `queue`.
+    func performAsync<T>(_ body: (LDAPSession) async throws -> T) async throws -> T {
+        let deadline = Date().addingTimeInterval(configuration.reconnectWindow)
+        var attempt = 0
+        while true {
+            do {
+                let session: LDAPSession
+                if let live = liveSession() {
+                    session = live
+                } else {
+                    session = try await withCheckedThrowingContinuation { continuation in
+                        queue.async { continuation.resume(with: Result { try self.connectedSession() }) }
+                    }
+                }
+                return try await body(session)
+            } catch let error as LDAPError where error.code == .serverDown || error.code == .connectError {
+                close()
+                attempt += 1
+                if Date() >= deadline { throw error }
+                try? await Task.sleep(nanoseconds: UInt64(Self.backoff(attempt) * 1e9))
+            } catch let error as LDAPError where error.code == .timeout {
+                close()
+                throw error
+            }
+        }
+    }
+
+    private static func backoff(_ attempt: Int) -> Double {
+        min(0.02 * Double(1 << min(attempt, 6)), 0.5)
+    }
+
+    /// Sends one request and suspends until the reader thread has its answer.
+    private func roundTrip(
+        _ session: LDAPSession, wantsPageControl: Bool = false,
+        _ send: (OpaquePointer, UnsafeMutablePointer<Int32>) -> Int32
+    ) async -> LDAPResponse {
+        await withUnsafeContinuation { continuation in
+            session.start(wantsPageControl: wantsPageControl, waiter: .task(continuation), send)
+        }
+    }
+
+    /// Sends one request and blocks the calling (non-cooperative) thread until the answer.
+    private func blockingRoundTrip(
+        _ session: LDAPSession, wantsPageControl: Bool = false,
+        _ send: (OpaquePointer, UnsafeMutablePointer<Int32>) -> Int32
+    ) -> LDAPResponse {
+        let waiter = BlockingWaiter()
+        session.start(wantsPageControl: wantsPageControl, waiter: .thread(waiter), send)
+        return waiter.wait()
+    }
+
+    // MARK: - Requests
+
+    private func sendSearch(
+        _ ld: OpaquePointer, _ msgid: UnsafeMutablePointer<Int32>, base: DistinguishedName, scope: LDAPSearchScope,
+        filter: String, attributes: CStringArray, sizeLimit: Int, pageSize: Int?, cookie: [UInt8]?
+    ) -> Int32 {
+        // The timeout also becomes the request's time limit, as with ldap_search_ext_s.
+        var timeout = Self.makeTimeval(configuration.operationTimeout)
+        guard let pageSize else {
+            return ldap_search_ext(ld, base.string, scope.rawValue, filter, attributes.pointer, 0, nil, nil,
+                                   &timeout, Int32(sizeLimit), msgid)
+        }
+        var pageControl: UnsafeMutablePointer<LDAPControl>?
+        var rc: Int32
+        if let cookie, !cookie.isEmpty {
+            rc = cookie.withUnsafeBufferPointer { buffer in
+                var value = berval(bv_len: ber_len_t(buffer.count),
+                                   bv_val: buffer.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).assumingMemoryBound(to: CChar.self) })
+                return ldap_create_page_control(ld, Int32(pageSize), &value, 0, &pageControl)
+            }
+        } else {
+            rc = ldap_create_page_control(ld, Int32(pageSize), nil, 0, &pageControl)
+        }
+        guard rc == LDAP_SUCCESS else { return rc }
+        defer { if let pageControl { ldap_control_free(pageControl) } }
+        var controls: [UnsafeMutablePointer<LDAPControl>?] = [pageControl, nil]
+        return controls.withUnsafeMutableBufferPointer { controls in
+            ldap_search_ext(ld, base.string, scope.rawValue, filter, attributes.pointer, 0, controls.baseAddress, nil,
+                            &timeout, Int32(sizeLimit), msgid)
+        }
+    }
+
+    /// Accumulates one page; returns the cookie for the next page, or `nil` when done.
+    private static func takePage(
+        _ response: LDAPResponse, into entries: inout [LDAPEntry], paged: Bool, operation: () -> String
+    ) throws -> [UInt8]? {
+        if response.code != LDAP_SUCCESS { throw response.error(operation()) }
+        if entries.isEmpty { entries = response.entries } else { entries += response.entries }
+        guard paged, let cookie = response.pageCookie, !cookie.isEmpty else { return nil }
+        return cookie
+    }
+
+    private static func modList(_ modifications: [LDAPModification]) -> [(Int32, String, [Data])] {
+        modifications.map { m -> (Int32, String, [Data]) in
+            switch m.operation {
+            case .add: return (Int32(LDAP_MOD_ADD), m.attribute, m.values)
+            case .delete: return (Int32(LDAP_MOD_DELETE), m.attribute, m.values)
+            case .replace: return (Int32(LDAP_MOD_REPLACE), m.attribute, m.values)
+            }
+        }
+    }
+
+    private static func sendPasswordModify(
+        _ ld: OpaquePointer, _ msgid: UnsafeMutablePointer<Int32>, dn: DistinguishedName, newPassword: String
+    ) -> Int32 {
+        dn.string.withCString { dnPtr in
+            var user = berval(bv_len: ber_len_t(strlen(dnPtr)), bv_val: UnsafeMutablePointer(mutating: dnPtr))
+            return withBerval(Data(newPassword.utf8)) { newpw in
+                ldap_passwd(ld, &user, nil, newpw, nil, nil, msgid)
+            }
+        }
+    }
+
+    private static func compareResult(_ response: LDAPResponse, _ operation: () -> String) throws -> Bool {
+        switch response.code {
+        case LDAP_COMPARE_TRUE: return true
+        case LDAP_COMPARE_FALSE: return false
+        default: throw response.error(operation())
+        }
+    }
+
+    private static func check(_ response: LDAPResponse, _ operation: () -> String) throws {
+        if response.code != LDAP_SUCCESS { throw response.error(operation()) }
+    }
+
+    private static func authzid(_ response: LDAPResponse) throws -> String {
+        try check(response) { "whoami" }
+        guard let value = response.extendedValue else { return "" }
+        return String(decoding: value, as: UTF8.self)
+    }
+
+    // MARK: - Operations, async (the pool's fast path)
+
+    func searchAsync(
+        base: DistinguishedName, scope: LDAPSearchScope, filter: LDAPFilter,
+        attributes: [String]?, sizeLimit: Int, pageSize: Int?
+    ) async throws -> [LDAPEntry] {
+        let filterString = filter.string
+        let attributeList = CStringArray(attributes)
+        defer { attributeList.deallocate() }
+        return try await performAsync { session in
+            var entries: [LDAPEntry] = []
+            var cookie: [UInt8]?
+            repeat {
+                let response = await roundTrip(session, wantsPageControl: pageSize != nil) { ld, msgid in
+                    sendSearch(ld, msgid, base: base, scope: scope, filter: filterString, attributes: attributeList,
+                               sizeLimit: sizeLimit, pageSize: pageSize, cookie: cookie)
+                }
+                cookie = try Self.takePage(response, into: &entries, paged: pageSize != nil) {
+                    "search \(base) \(filterString)"
+                }
+            } while cookie != nil
+            return entries
+        }
+    }
+
+    func addAsync(_ dn: DistinguishedName, attributes: [(String, [Data])]) async throws {
+        let mods = attributes.map { (Int32(LDAP_MOD_ADD), $0.0, $0.1) }
+        try await performAsync { session in
+            let response = await roundTrip(session) { ld, msgid in
+                Self.withMods(mods) { ldap_add_ext(ld, dn.string, $0, nil, nil, msgid) }
+            }
+            try Self.check(response) { "add \(dn)" }
+        }
+    }
+
+    func modifyAsync(_ dn: DistinguishedName, _ modifications: [LDAPModification]) async throws {
+        let mods = Self.modList(modifications)
+        try await performAsync { session in
+            let response = await roundTrip(session) { ld, msgid in
+                Self.withMods(mods) { ldap_modify_ext(ld, dn.string, $0, nil, nil, msgid) }
+            }
+            try Self.check(response) { "modify \(dn)" }
+        }
+    }
+
+    func deleteAsync(_ dn: DistinguishedName) async throws {
+        try await performAsync { session in
+            let response = await roundTrip(session) { ld, msgid in ldap_delete_ext(ld, dn.string, nil, nil, msgid) }
+            try Self.check(response) { "delete \(dn)" }
+        }
+    }
+
+    func compareAsync(_ dn: DistinguishedName, attribute: String, value: Data) async throws -> Bool {
+        try await performAsync { session in
+            let response = await roundTrip(session) { ld, msgid in
+                Self.withBerval(value) { ldap_compare_ext(ld, dn.string, attribute, $0, nil, nil, msgid) }
+            }
+            return try Self.compareResult(response) { "compare \(dn) \(attribute)" }
+        }
+    }
+
+    func passwordModifyAsync(_ dn: DistinguishedName, newPassword: String) async throws {
+        try await performAsync { session in
+            let response = await roundTrip(session) { ld, msgid in
+                Self.sendPasswordModify(ld, msgid, dn: dn, newPassword: newPassword)
+            }
+            try Self.check(response) { "password modify \(dn)" }
+        }
+    }
+
+    func whoAmIAsync() async throws -> String {
+        try await performAsync { session in
+            try Self.authzid(await roundTrip(session) { ld, msgid in ldap_whoami(ld, nil, nil, msgid) })
+        }
+    }
+
+    // MARK: - Operations, blocking (run on `queue`, e.g. inside `withConnection`)
 
     func search(
         base: DistinguishedName, scope: LDAPSearchScope, filter: LDAPFilter,
         attributes: [String]?, sizeLimit: Int, pageSize: Int?
     ) throws -> [LDAPEntry] {
-        try perform { ld in
+        let filterString = filter.string
+        let attributeList = CStringArray(attributes)
+        defer { attributeList.deallocate() }
+        return try perform { session in
             var entries: [LDAPEntry] = []
-            var cookie = berval(bv_len: 0, bv_val: nil)
-            defer { if cookie.bv_val != nil { ber_memfree(cookie.bv_val) } }
-            let filterString = filter.string
-            // Only needed for errors: built on demand, not on every search.
-            func operation() -> String { "search \(base) \(filterString)" }
+            var cookie: [UInt8]?
             repeat {
-                var pageControl: UnsafeMutablePointer<LDAPControl>?
-                if let pageSize {
-                    let hasCookie = cookie.bv_val != nil
-                    let rc = withUnsafeMutablePointer(to: &cookie) { cookiePtr in
-                        ldap_create_page_control(ld, Int32(pageSize), hasCookie ? cookiePtr : nil, 0, &pageControl)
-                    }
-                    if rc != LDAP_SUCCESS { throw Self.error(ld, rc, operation()) }
+                let response = blockingRoundTrip(session, wantsPageControl: pageSize != nil) { ld, msgid in
+                    sendSearch(ld, msgid, base: base, scope: scope, filter: filterString, attributes: attributeList,
+                               sizeLimit: sizeLimit, pageSize: pageSize, cookie: cookie)
                 }
-                defer { if let pageControl { ldap_control_free(pageControl) } }
-                var result: OpaquePointer?
-                defer { if let result { ldap_msgfree(result) } }
-                var timeout = Self.makeTimeval(configuration.operationTimeout)
-                var controls: [UnsafeMutablePointer<LDAPControl>?] = [pageControl, nil]
-                let rc = Self.withCStringArray(attributes) { attrs in
-                    controls.withUnsafeMutableBufferPointer { ctrls in
-                        ldap_search_ext_s(ld, base.string, scope.rawValue, filterString, attrs, 0,
-                                          pageControl == nil ? nil : ctrls.baseAddress, nil,
-                                          &timeout, Int32(sizeLimit), &result)
-                    }
+                cookie = try Self.takePage(response, into: &entries, paged: pageSize != nil) {
+                    "search \(base) \(filterString)"
                 }
-                guard let result else { throw Self.error(ld, rc, operation()) }
-                entries += Self.entries(ld, result)
-                // The real result code and the paging cookie from the SearchResultDone.
-                var code: Int32 = 0
-                var matched: UnsafeMutablePointer<CChar>?
-                var message: UnsafeMutablePointer<CChar>?
-                var serverControls: UnsafeMutablePointer<UnsafeMutablePointer<LDAPControl>?>?
-                let parse = ldap_parse_result(ld, result, &code, &matched, &message, nil, &serverControls, 0)
-                defer {
-                    if let matched { ldap_memfree(matched) }
-                    if let message { ldap_memfree(message) }
-                    if let serverControls { ldap_controls_free(serverControls) }
-                }
-                if parse != LDAP_SUCCESS { throw Self.error(ld, parse, operation()) }
-                if code != LDAP_SUCCESS {
-                    throw LDAPError(code: LDAPResultCode(rawValue: code), operation: operation(),
-                                    diagnosticMessage: message.map { String(cString: $0) } ?? "",
-                                    matchedDN: matched.map { String(cString: $0) } ?? "")
-                }
-                guard pageSize != nil else { break }
-                if cookie.bv_val != nil { ber_memfree(cookie.bv_val); cookie = berval(bv_len: 0, bv_val: nil) }
-                guard let response = ldap_control_find("1.2.840.113556.1.4.319", serverControls, nil) else { break }
-                var count: Int32 = 0
-                let prc = ldap_parse_pageresponse_control(ld, response, &count, &cookie)
-                if prc != LDAP_SUCCESS { throw Self.error(ld, prc, operation()) }
-            } while cookie.bv_len > 0
+            } while cookie != nil
             return entries
         }
     }
 
     func add(_ dn: DistinguishedName, attributes: [(String, [Data])]) throws {
-        try perform { ld in
-            let rc = Self.withMods(attributes.map { (Int32(LDAP_MOD_ADD), $0.0, $0.1) }) { mods in
-                ldap_add_ext_s(ld, dn.string, mods, nil, nil)
+        let mods = attributes.map { (Int32(LDAP_MOD_ADD), $0.0, $0.1) }
+        try perform { session in
+            let response = blockingRoundTrip(session) { ld, msgid in
+                Self.withMods(mods) { ldap_add_ext(ld, dn.string, $0, nil, nil, msgid) }
             }
-            if rc != LDAP_SUCCESS { throw Self.error(ld, rc, "add \(dn)") }
+            try Self.check(response) { "add \(dn)" }
         }
     }
 
     func modify(_ dn: DistinguishedName, _ modifications: [LDAPModification]) throws {
-        try perform { ld in
-            let mods = modifications.map { m -> (Int32, String, [Data]) in
-                switch m.operation {
-                case .add: return (Int32(LDAP_MOD_ADD), m.attribute, m.values)
-                case .delete: return (Int32(LDAP_MOD_DELETE), m.attribute, m.values)
-                case .replace: return (Int32(LDAP_MOD_REPLACE), m.attribute, m.values)
-                }
+        let mods = Self.modList(modifications)
+        try perform { session in
+            let response = blockingRoundTrip(session) { ld, msgid in
+                Self.withMods(mods) { ldap_modify_ext(ld, dn.string, $0, nil, nil, msgid) }
             }
-            let rc = Self.withMods(mods) { ldap_modify_ext_s(ld, dn.string, $0, nil, nil) }
-            if rc != LDAP_SUCCESS { throw Self.error(ld, rc, "modify \(dn)") }
+            try Self.check(response) { "modify \(dn)" }
         }
     }
 
     func delete(_ dn: DistinguishedName) throws {
-        try perform { ld in
-            let rc = ldap_delete_ext_s(ld, dn.string, nil, nil)
-            if rc != LDAP_SUCCESS { throw Self.error(ld, rc, "delete \(dn)") }
+        try perform { session in
+            let response = blockingRoundTrip(session) { ld, msgid in ldap_delete_ext(ld, dn.string, nil, nil, msgid) }
+            try Self.check(response) { "delete \(dn)" }
         }
     }
 
     func compare(_ dn: DistinguishedName, attribute: String, value: Data) throws -> Bool {
-        try perform { ld in
-            let rc = Self.withBerval(value) { ldap_compare_ext_s(ld, dn.string, attribute, $0, nil, nil) }
-            switch rc {
-            case LDAP_COMPARE_TRUE: return true
-            case LDAP_COMPARE_FALSE: return false
-            default: throw Self.error(ld, rc, "compare \(dn) \(attribute)")
+        try perform { session in
+            let response = blockingRoundTrip(session) { ld, msgid in
+                Self.withBerval(value) { ldap_compare_ext(ld, dn.string, attribute, $0, nil, nil, msgid) }
             }
+            return try Self.compareResult(response) { "compare \(dn) \(attribute)" }
         }
     }
 
     func passwordModify(_ dn: DistinguishedName, newPassword: String) throws {
-        try perform { ld in
-            var user = berval(bv_len: 0, bv_val: nil)
-            var out = berval(bv_len: 0, bv_val: nil)
-            let rc = dn.string.withCString { dnPtr in
-                user = berval(bv_len: ber_len_t(strlen(dnPtr)), bv_val: UnsafeMutablePointer(mutating: dnPtr))
-                return Self.withBerval(Data(newPassword.utf8)) { newpw in
-                    ldap_passwd_s(ld, &user, nil, newpw, &out, nil, nil)
-                }
+        try perform { session in
+            let response = blockingRoundTrip(session) { ld, msgid in
+                Self.sendPasswordModify(ld, msgid, dn: dn, newPassword: newPassword)
             }
-            if out.bv_val != nil { ber_memfree(out.bv_val) }
-            if rc != LDAP_SUCCESS { throw Self.error(ld, rc, "password modify \(dn)") }
+            try Self.check(response) { "password modify \(dn)" }
         }
     }
 
     func whoAmI() throws -> String {
-        try perform { ld in
-            var authzid: UnsafeMutablePointer<berval>?
-            let rc = ldap_whoami_s(ld, &authzid, nil, nil)
-            defer { if let authzid { ber_bvfree(authzid) } }
-            if rc != LDAP_SUCCESS { throw Self.error(ld, rc, "whoami") }
-            guard let authzid, let val = authzid.pointee.bv_val else { return "" }
-            return String(decoding: UnsafeRawBufferPointer(start: val, count: Int(authzid.pointee.bv_len)), as: UTF8.self)
+        try perform { session in
+            try Self.authzid(blockingRoundTrip(session) { ld, msgid in ldap_whoami(ld, nil, nil, msgid) })
         }
     }
 
@@ -244,43 +413,6 @@ public final class LDAPConnection: @unchecked Sendable {
                          matchedDN: matched.map { String(cString: $0) } ?? "")
     }
 
-    static func entries(_ ld: OpaquePointer, _ result: OpaquePointer) -> [LDAPEntry] {
-        var entries: [LDAPEntry] = []
-        var current = ldap_first_entry(ld, result)
-        while let message = current {
-            var dn = ""
-            if let dnPtr = ldap_get_dn(ld, message) {
-                dn = String(cString: dnPtr)
-                ldap_memfree(dnPtr)
-            }
-            var entry = LDAPEntry(dn: DistinguishedName(dn))
-            var ber: OpaquePointer?
-            var attribute = ldap_first_attribute(ld, message, &ber)
-            while let name = attribute {
-                if let values = ldap_get_values_len(ld, message, name) {
-                    var collected: [Data] = []
-                    var index = 0
-                    while let value = values[index] {
-                        if let bytes = value.pointee.bv_val {
-                            collected.append(Data(bytes: bytes, count: Int(value.pointee.bv_len)))
-                        } else {
-                            collected.append(Data())
-                        }
-                        index += 1
-                    }
-                    ldap_value_free_len(values)
-                    entry.append(String(cString: name), collected)
-                }
-                ldap_memfree(name)
-                attribute = ldap_next_attribute(ld, message, ber)
-            }
-            if let ber { ber_free(ber, 0) }
-            entries.append(entry)
-            current = ldap_next_entry(ld, message)
-        }
-        return entries
-    }
-
     static func withBerval<R>(_ data: Data, _ body: (UnsafeMutablePointer<berval>) -> R) -> R {
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(data.count, 1))
         defer { buffer.deallocate() }
@@ -289,14 +421,6 @@ public final class LDAPConnection: @unchecked Sendable {
         }
         var value = berval(bv_len: ber_len_t(data.count), bv_val: buffer)
         return body(&value)
-    }
-
-    static func withCStringArray<R>(_ strings: [String]?, _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> R) -> R {
-        guard let strings else { return body(nil) }
-        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-        pointers.append(nil)
-        defer { for p in pointers { free(p) } }
-        return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress) }
     }
 
     /// Builds a NULL-terminated `LDAPMod **` (binary values) for the duration of `body`.
@@ -334,5 +458,40 @@ public final class LDAPConnection: @unchecked Sendable {
         }
         modArray[mods.count] = nil
         return body(modArray)
+    }
+}
+
+/// A NULL-terminated C array of C strings (e.g. a search's attribute list) in one
+/// allocation; free it with ``deallocate()``.
+struct CStringArray: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+
+    init(_ strings: [String]?) {
+        guard let strings else {
+            pointer = nil
+            return
+        }
+        let slots = strings.count + 1
+        let slotBytes = slots * MemoryLayout<UnsafeMutablePointer<CChar>?>.stride
+        let textBytes = strings.reduce(0) { $0 + $1.utf8.count + 1 }
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: slotBytes + textBytes, alignment: MemoryLayout<UnsafeMutablePointer<CChar>?>.alignment)
+        let array = raw.bindMemory(to: UnsafeMutablePointer<CChar>?.self, capacity: slots)
+        var text = (raw + slotBytes).bindMemory(to: CChar.self, capacity: textBytes)
+        for (index, string) in strings.enumerated() {
+            array[index] = text
+            for byte in string.utf8 {
+                text.pointee = CChar(bitPattern: byte)
+                text += 1
+            }
+            text.pointee = 0
+            text += 1
+        }
+        array[strings.count] = nil
+        pointer = array
+    }
+
+    func deallocate() {
+        if let pointer { UnsafeMutableRawPointer(pointer).deallocate() }
     }
 }

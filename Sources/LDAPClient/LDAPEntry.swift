@@ -15,6 +15,30 @@ public struct LDAPEntry: Sendable, Hashable {
         for (name, values) in attributes { self.attributes[name.lowercased(), default: []] += values }
     }
 
+    /// Wraps attributes whose keys are lower-cased already (entries decoded from the wire).
+    init(dn: DistinguishedName, lowercasedAttributes: [String: [Data]]) {
+        self.dn = dn
+        self.attributes = lowercasedAttributes
+    }
+
+    /// An attribute description from the wire as a dictionary key: ASCII letters are
+    /// lower-cased byte by byte (descriptions are ASCII: RFC 4512 §2.5); anything else
+    /// falls back to `String.lowercased()`.
+    static func lowercasedKey(_ bytes: UnsafeRawBufferPointer) -> String {
+        var needsMapping = false
+        for byte in bytes {
+            if byte >= 0x80 { return String(decoding: bytes, as: UTF8.self).lowercased() }
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { needsMapping = true }
+        }
+        guard needsMapping else { return String(decoding: bytes, as: UTF8.self) }
+        return String(unsafeUninitializedCapacity: bytes.count) { buffer in
+            for (index, byte) in bytes.enumerated() {
+                buffer[index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            }
+            return bytes.count
+        }
+    }
+
     /// All values of `name` as bytes.
     public func values(_ name: String) -> [Data] { attributes[name.lowercased()] ?? [] }
 

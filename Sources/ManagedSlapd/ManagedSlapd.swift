@@ -74,9 +74,13 @@ public struct ManagedSlapd: Sendable {
     // MARK: - Init
 
     /// Creates the instance: cn=config, database, base DIT, ACLs, service password.
-    /// Returns false (and changes nothing) if the directory was initialized already.
+    /// With `populate: false` only cn=config is written (the database stays empty and the
+    /// data ACLs closed), for loading `ldif/` by hand. Returns false (and changes nothing)
+    /// if the directory was initialized already.
     @discardableResult
-    public func initialize(resources: TollgateResources, logger: Logger = Logger(label: "tollgate.slapd")) async throws -> Bool {
+    public func initialize(resources: TollgateResources, populate: Bool = true,
+                           logger: Logger = Logger(label: "tollgate.slapd")) async throws -> Bool {
+        SignalSafety.ignoreSIGPIPE
         if isInitialized { return false }
         let fm = FileManager.default
         for dir in [layout.root, layout.configDirectory, layout.databaseDirectory, layout.runDirectory, layout.logDirectory] {
@@ -97,6 +101,7 @@ public struct ManagedSlapd: Sendable {
         }
         try recordSettings()
         logger.info("wrote cn=config", metadata: ["dir": "\(layout.configDirectory.path)"])
+        if !populate { return true }
 
         let wasRunning = runningPID() != nil
         try await start(logger: logger)
@@ -138,6 +143,7 @@ public struct ManagedSlapd: Sendable {
     @discardableResult
     public func start(timeout: Double = 15, logger: Logger = Logger(label: "tollgate.slapd")) async throws -> Int32 {
         guard isInitialized else { throw SlapdError.notInitialized(layout.root.path) }
+        SignalSafety.ignoreSIGPIPE
         if let pid = runningPID() { return pid }
         try? FileManager.default.removeItem(at: layout.pidFile)
         try? FileManager.default.removeItem(at: layout.socket)

@@ -12,10 +12,10 @@ public struct ProcessOutput: Sendable {
 ///
 /// Output goes to a file, not a pipe: slapd detaches into a daemon that would keep a
 /// pipe open forever.
-enum Subprocess {
+public enum Subprocess {
     /// Runs `executable` to completion; its stdout and stderr are written to `outputFile`
     /// (a temporary file when `nil`) and returned.
-    static func run(_ executable: String, _ arguments: [String], outputFile: URL? = nil) async throws -> ProcessOutput {
+    public static func run(_ executable: String, _ arguments: [String], outputFile: URL? = nil) async throws -> ProcessOutput {
         let file = outputFile ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("tollgate-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out")
         defer { if outputFile == nil { try? FileManager.default.removeItem(at: file) } }

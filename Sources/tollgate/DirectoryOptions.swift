@@ -35,6 +35,7 @@ struct DirectoryOptions: ParsableArguments {
     var managed: ManagedSlapd? { data.map { ManagedSlapd(dataDirectory: $0, ldapPort: ldapPort) } }
 
     func configuration(maximumConnections: Int = 4) throws -> LDAPConfiguration {
+        SignalSafety.ignoreSIGPIPE
         if let managed {
             guard managed.isInitialized else { throw SlapdError.notInitialized(managed.layout.root.path) }
             return LDAPConfiguration(url: managed.ldapiURL, credentials: .saslExternal, maximumConnections: maximumConnections)

@@ -1,0 +1,136 @@
+import Foundation
+import LDAPClient
+import ManagedSlapd
+import Testing
+
+/// The Swift LDAP client against a real slapd.
+@Suite("LDAP client against slapd")
+struct LDAPClientIntegrationTests {
+    @Test("SASL EXTERNAL over ldapi:// acts as Tollgate's service account")
+    func externalBindMapsToServiceAccount() async throws {
+        let slapd = try await SharedSlapd.get()
+        let client = slapd.client(maximumConnections: 1)
+        #expect(try await client.whoAmI() == "dn:cn=tollgate,ou=services,dc=tollgate")
+        await client.close()
+    }
+
+    @Test("simple bind with the service password over ldap://, and a wrong password is refused")
+    func simpleBind() async throws {
+        let slapd = try await SharedSlapd.get()
+        let password = try String(contentsOf: slapd.layout.servicePasswordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
+        let dn = DistinguishedName("cn=tollgate,ou=services,dc=tollgate")
+        let client = LDAPClient(url: slapd.ldapURL, credentials: .simple(dn: dn, password: password))
+        #expect(try await client.whoAmI() == "dn:cn=tollgate,ou=services,dc=tollgate")
+        await client.close()
+        let wrong = LDAPClient(url: slapd.ldapURL, credentials: .simple(dn: dn, password: password + "x"))
+        let error = await #expect(throws: LDAPError.self) { try await wrong.whoAmI() }
+        #expect(error?.code == .invalidCredentials)
+        #expect(try await slapd.client().checkPassword(dn: dn, password: password))
+        #expect(try await !slapd.client().checkPassword(dn: dn, password: ""))
+    }
+
+    @Test("add, search, modify, compare and delete round-trip")
+    func crudRoundTrip() async throws {
+        let slapd = try await SharedSlapd.get()
+        let client = slapd.client()
+        let dn = DistinguishedName("ou=history,dc=tollgate").child("tgEventId", "crud-\(UUID().uuidString)")
+        try await client.add(dn, attributes: [("objectClass", ["tgHistoryEvent"]), ("tgEventId", [dn.firstValue ?? ""]),
+                                              ("tgEventType", ["test.crud"]), ("tgEventTime", ["20261125120000Z"]),
+                                              ("tgActor", ["tester"])])
+        var entry = try #require(try await client.read(dn))
+        #expect(entry["tgEventType"] == "test.crud")
+        #expect(entry["TGEVENTTYPE"] == "test.crud", "attribute names are case-insensitive")
+        try await client.modify(dn, [.replace("tgEventType", ["test.modified"]), .add("tgEventData", ["{\"a\":1}"])])
+        entry = try #require(try await client.read(dn))
+        #expect(entry["tgEventType"] == "test.modified")
+        #expect(entry["tgEventData"] == "{\"a\":1}")
+        #expect(try await client.compare(dn, attribute: "tgActor", value: "tester"))
+        #expect(try await !client.compare(dn, attribute: "tgActor", value: "someone else"))
+        try await client.modify(dn, [.delete("tgEventData")])
+        #expect(try await client.read(dn)?["tgEventData"] == nil)
+        try await client.delete(dn)
+        #expect(try await client.read(dn) == nil)
+        let error = await #expect(throws: LDAPError.self) { try await client.delete(dn) }
+        #expect(error?.code == .noSuchObject)
+        await client.close()
+    }
+
+    @Test("paged search returns every entry across pages")
+    func pagedSearch() async throws {
+        let slapd = try await SharedSlapd.get()
+        let client = slapd.client()
+        let base = DistinguishedName("ou=history,dc=tollgate")
+        let tag = "paged-\(UUID().uuidString.prefix(8))"
+        for i in 0..<130 {
+            try await client.add(base.child("tgEventId", "\(tag)-\(i)"), attributes: [
+                ("objectClass", ["tgHistoryEvent"]), ("tgEventId", ["\(tag)-\(i)"]), ("tgEventType", [tag]),
+                ("tgEventTime", ["20261125120000Z"])])
+        }
+        let entries = try await client.search(base: base, scope: .oneLevel, filter: .equal("tgEventType", tag), pageSize: 25)
+        #expect(entries.count == 130)
+        #expect(Set(entries.map(\.dn)).count == 130)
+        try await client.deleteSubtree(base.child("tgEventId", "\(tag)-0"))
+        #expect(try await client.search(base: base, scope: .oneLevel, filter: .equal("tgEventType", tag), pageSize: 7).count == 129)
+        await client.close()
+    }
+
+    @Test("an entry violating the schema is rejected with slapd's own message")
+    func schemaViolationSurfacesDiagnostic() async throws {
+        let slapd = try await SharedSlapd.get()
+        let client = slapd.client()
+        let parent = DistinguishedName("ou=converters,tgOrgNumber=1001,ou=subscribers,dc=tollgate")
+        // tgConverter requires tgState.
+        let missing = await #expect(throws: LDAPError.self) {
+            try await client.add(parent.child("cn", "no-state"), attributes: [
+                ("objectClass", ["tgConverter"]), ("cn", ["no-state"]), ("tgOrgNumber", ["1001"])])
+        }
+        #expect(missing?.code == .objectClassViolation)
+        #expect(missing?.diagnosticMessage.contains("tgState") == true, "diagnostic: \(missing?.diagnosticMessage ?? "")")
+        // tgOrgNumber is a numeric string.
+        let syntax = await #expect(throws: LDAPError.self) {
+            try await client.add(parent.child("cn", "bad-org"), attributes: [
+                ("objectClass", ["tgConverter"]), ("cn", ["bad-org"]), ("tgOrgNumber", ["10x1"]), ("tgState", ["registered"])])
+        }
+        #expect(syntax?.code == .invalidAttributeSyntax)
+        #expect(syntax?.diagnosticMessage.contains("tgOrgNumber") == true, "diagnostic: \(syntax?.diagnosticMessage ?? "")")
+        #expect(syntax?.description.contains("schema") == true, "the error says what to do")
+        // An undefined attribute.
+        let undefined = await #expect(throws: LDAPError.self) {
+            try await client.modify(parent, [.add("tgNoSuchAttribute", ["x"])])
+        }
+        #expect(undefined?.code == .undefinedAttributeType)
+        #expect(try await client.read(parent.child("cn", "no-state")) == nil, "nothing was written")
+        await client.close()
+    }
+
+    @Test("the client survives a slapd restart mid-run")
+    func survivesRestart() async throws {
+        let slapd = try await startSlapd("restart", demo: false)
+        let client = LDAPClient(configuration: LDAPConfiguration(url: slapd.ldapURL, credentials: .simple(
+            dn: "cn=tollgate,ou=services,dc=tollgate",
+            password: try String(contentsOf: slapd.layout.servicePasswordFile, encoding: .utf8).trimmingCharacters(in: .newlines)),
+            maximumConnections: 2, reconnectWindow: 15))
+        #expect(try await client.read("dc=tollgate") != nil)
+        // Stop and restart: the pooled, bound connection is dead afterwards.
+        try await slapd.stop()
+        try await slapd.start()
+        #expect(try await client.read("dc=tollgate") != nil)
+        // Stop, then query while it is down and bring it back shortly after: the request
+        // waits within the reconnect window and succeeds.
+        try await slapd.stop()
+        async let restarted: Void = {
+            try await Task.sleep(for: .milliseconds(700))
+            try await slapd.start()
+        }()
+        let entry = try await client.read("ou=subscribers,dc=tollgate")
+        try await restarted
+        #expect(entry != nil)
+        // With slapd down for longer than the window, the error says what to check.
+        try await slapd.stop()
+        let short = LDAPClient(configuration: LDAPConfiguration(url: slapd.ldapURL, reconnectWindow: 0.3))
+        let error = await #expect(throws: LDAPError.self) { try await short.read("dc=tollgate") }
+        #expect(error?.code == .serverDown || error?.code == .connectError)
+        #expect(error?.description.contains("slapd running") == true)
+        await client.close()
+    }
+}
