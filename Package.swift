@@ -15,6 +15,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // libldap / liblber from Debian's libldap2-dev (pkg-config `ldap`).
@@ -45,11 +49,44 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Tollgate's PKI: root and issuing CA, issuance from CSRs, CRLs, certs-only CMS.
+        .target(
+            name: "CertificateAuthority",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        // EST (RFC 7030) enrolment: authentication, directory lookups, issuance, publication.
+        .target(
+            name: "EST",
+            dependencies: [
+                "CertificateAuthority",
+                "Directory",
+                "LDAPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // HTTP(S) front: health now, APIs in later issues.
         .target(
             name: "Web",
             dependencies: [
+                "CertificateAuthority",
                 "Directory",
+                "EST",
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "LDAPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -58,6 +95,7 @@ let package = Package(
         .executableTarget(
             name: "tollgate",
             dependencies: [
+                "CertificateAuthority",
                 "Directory",
                 "LDAPClient",
                 "ManagedSlapd",
@@ -86,6 +124,10 @@ let package = Package(
         .testTarget(
             name: "LDAPClientTests",
             dependencies: ["LDAPClient"]
+        ),
+        .testTarget(
+            name: "CertificateAuthorityTests",
+            dependencies: ["CertificateAuthority"]
         ),
         .testTarget(
             name: "DirectoryTests",

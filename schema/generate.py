@@ -83,6 +83,9 @@ ATTRS = [
  (40, "tgRequestedConverter", "a converter requested in an application, as JSON", EXACT, False, None),
  (41, "tgRequestedDestination", "a destination requested in an application, as JSON", EXACT, False, None),
  (42, "tgVerdictReason", "why an application was approved or rejected; names the rule", STR, True, None),
+ (43, "tgRevocationReason", "RFC 5280 CRL reason of a revoked certificate, e.g. keyCompromise", STR, True, None),
+ (44, "tgCRLNumber", "number of the last CRL the CA issued", INT, True,
+  "Monotonic; kept on the CA entry so that every server continues the sequence."),
 ]
 
 # (number, name, description, kind, sup, must, may, comment)
@@ -119,6 +122,12 @@ CLASSES = [
  (8, "tgServer", "a Tollgate server of a cluster", "STRUCTURAL", "top",
   ["cn", "tgServerRole", "tgState"],
   ["tgRegion", "tgCapacity", "labeledURI", "ipHostNumber", "tgLastSeen", "description"], None),
+ (9, "tgRevokedCertificate", "a certificate the CA revoked", "STRUCTURAL", "top",
+  ["tgCertificateSerial", "tgEventTime"],
+  ["tgRevocationReason", "cn", "tgOrgNumber", "tgConverterId", "description"],
+  "One entry per revoked serial under ou=revoked,ou=pki; the CRL is built from these."),
+ (10, "tgCertificateAuthority", "state of the Tollgate CA", "AUXILIARY", "top",
+  [], ["tgCRLNumber", "labeledURI"], "Added to the CA entry next to pkiCA."),
 ]
 
 HEADER = """Tollgate directory schema.
@@ -152,7 +161,7 @@ def attr_def(n, name, desc, m, single):
 def oc_def(n, name, desc, kind, sup, must, may):
     check_desc(name, desc)
     return [f"( {OC}.{n} NAME '{name}'", f"DESC '{desc}'", f"SUP {sup} {kind}",
-            f"MUST ( {' $ '.join(must)} )", f"MAY ( {' $ '.join(may)} ) )"]
+            *([f"MUST ( {' $ '.join(must)} )"] if must else []), f"MAY ( {' $ '.join(may)} ) )"]
 
 def comment(text, prefix="# "):
     return "\n".join(prefix + line if line else "#" for line in text.split("\n"))

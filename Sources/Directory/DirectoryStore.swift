@@ -100,6 +100,16 @@ public struct DirectoryStore: Sendable {
         try await remove(layout.subscriber(orgNumber), what: "subscriber \(orgNumber)", subtree: true)
     }
 
+    /// Lifts a password-policy lockout (removes `pwdAccountLockedTime` and the recorded
+    /// failures). Returns false if the subscriber was not locked.
+    @discardableResult
+    public func unlockSubscriber(_ orgNumber: String) async throws -> Bool {
+        guard let subscriber = try await subscriber(orgNumber) else { throw DirectoryError.notFound("subscriber \(orgNumber)") }
+        guard subscriber.locked else { return false }
+        try await client.modify(layout.subscriber(orgNumber), [.delete("pwdAccountLockedTime")])
+        return true
+    }
+
     /// Sets a subscriber's signature (slapd hashes it).
     public func setSignature(orgNumber: String, signature: String) async throws {
         try Validate.orgNumber(orgNumber)

@@ -8,6 +8,10 @@ import Foundation
 /// and inetorgperson. SASL EXTERNAL binds over ldapi:// by root or by the instance owner
 /// are mapped to Tollgate's service account. The data ACLs start closed (service
 /// account only) and are replaced by `ldif/acl.ldif` during `init`.
+///
+/// The data database has a root DN without entry or password, so nobody can bind as it:
+/// slapo-ppolicy (2.5) writes a subscriber's lockout (`pwdAccountLockedTime`) as the root
+/// DN, and without one that write runs as anonymous and the ACLs refuse it.
 public struct SlapdConfiguration: Sendable {
     public var layout: InstanceLayout
     public var schemaLDIF: URL
@@ -90,6 +94,7 @@ public struct SlapdConfiguration: Sendable {
         objectClass: olcMdbConfig
         olcDatabase: {1}mdb
         olcSuffix: \(Self.suffix)
+        olcRootDN: cn=ppolicy,cn=internal,\(Self.suffix)
         olcDbDirectory: \(layout.databaseDirectory.path)
         olcDbMaxSize: 10737418240
         olcDbIndex: objectClass eq

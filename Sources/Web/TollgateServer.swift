@@ -1,21 +1,46 @@
+import CertificateAuthority
 import Directory
+import EST
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import ServiceLifecycle
+import NIOSSL
 
-/// Builds Tollgate's HTTP application: the routes of every service on one router.
-///
-/// Until the CA issue lands the listener speaks plain HTTP; HTTPS and mTLS (EST, the
-/// converter API) are added with the CA.
+/// Builds Tollgate's HTTPS application: the routes of every service on one router.
 public enum TollgateServer {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var version: String
+        /// TLS settings; nil serves plain HTTP (tests and development only).
+        public var tls: TLSConfiguration?
+
+        public init(host: String, port: Int, version: String, tls: TLSConfiguration?) {
+            self.host = host
+            self.port = port
+            self.version = version
+            self.tls = tls
+        }
+    }
+
     public static func application(
-        store: DirectoryStore, host: String, port: Int, version: String, logger: Logger
-    ) -> some ApplicationProtocol {
-        let router = Router()
+        configuration: Configuration, store: DirectoryStore, authority: CertificateAuthority,
+        enrollment: EnrollmentService, services: [any Service] = [], logger: Logger
+    ) throws -> some ApplicationProtocol {
+        let router = Router(context: TollgateRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
-        HealthController(store: store, version: version).addRoutes(to: router)
+        HealthController(store: store, version: configuration.version).addRoutes(to: router)
+        PKIController(authority: authority, store: store).addRoutes(to: router)
+        ESTController(service: enrollment).addRoutes(to: router)
+        let server: HTTPServerBuilder = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         return Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "tollgate/\(version)"),
+            server: server,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port),
+                                 serverName: "tollgate/\(configuration.version)"),
+            services: services,
             logger: logger
         )
     }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import CertificateAuthority
 import Directory
+import EST
 import Foundation
 import Hummingbird
 import LDAPClient
@@ -10,19 +12,26 @@ import Web
 /// `tollgate serve`: run Tollgate with its directory.
 ///
 /// Without `--ldap-url` the managed slapd under `--data` is initialised if needed,
-/// started if not running, and stopped again on shutdown if `serve` started it.
+/// started if not running, and stopped again on shutdown if `serve` started it. The CA
+/// lives under `DIR/pki` and is created on first start.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Run the Tollgate server (with the managed slapd unless --ldap-url is given).")
 
-    @Option(name: .long, help: "Data directory (managed slapd, keys, outbox).") var data = "tollgate-data"
+    @Option(name: .long, help: "Data directory (managed slapd, CA keys).") var data = "tollgate-data"
     @Option(name: .long, help: "Listen address.") var host = "127.0.0.1"
-    @Option(name: .long, help: "Listen port.") var port = 8443
+    @Option(name: .long, help: "HTTPS port.") var port = 8443
     @Option(name: .long, help: "LDAP port of the managed slapd on 127.0.0.1.") var ldapPort: Int?
     @Option(name: .long, help: "Use this directory instead of the managed slapd.") var ldapUrl: String?
     @Option(name: .long, help: "Bind DN for --ldap-url.") var bindDn: String?
     @Option(name: .long, help: "File holding the bind password for --ldap-url (or TOLLGATE_LDAP_PASSWORD).") var passwordFile: String?
     @Flag(name: .long, help: "Load the demo directory (ldif/example.ldif) once.") var demo = false
+    @Option(name: .customLong("tls-name"), help: "DNS name for the server certificate (repeatable; default localhost).") var tlsNames: [String] = []
+    @Option(name: .customLong("tls-address"), help: "IP address for the server certificate (repeatable; default 127.0.0.1 and --host).") var tlsAddresses: [String] = []
+    @Option(name: .long, help: "Validity of issued converter certificates in days.") var certValidityDays = 365
+    @Option(name: .long, help: "ldap:// URL of the CA entry's CRL put first in issued certificates (default: the managed slapd's).") var crlLdapUrl: String?
+    @Option(name: .long, help: "Seconds a converter of a subscriber under review is told to wait (EST 202 Retry-After).") var retryAfter = 300
+    @Flag(name: .long, help: "Serve plain HTTP instead of HTTPS (development only: EST needs HTTPS).") var plainHttp = false
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func run() async throws {
@@ -31,10 +40,12 @@ struct ServeCommand: AsyncParsableCommand {
         try await CLIError.reporting {
             var startedSlapd: ManagedSlapd?
             let directory: DirectoryOptions
+            var defaultCRLHost = "ldap://127.0.0.1:\(ManagedSlapd.defaultPort)"
             if let ldapUrl {
                 directory = try DirectoryOptions.parse(["--ldap-url", ldapUrl] + (bindDn.map { ["--bind-dn", $0] } ?? [])
                                                        + (passwordFile.map { ["--password-file", $0] } ?? []))
                 if demo { logger.warning("--demo applies to the managed slapd only; ignored with --ldap-url") }
+                defaultCRLHost = ldapUrl
             } else {
                 let slapd = ManagedSlapd(dataDirectory: data, ldapPort: ldapPort)
                 let resources = try TollgateResources.locate()
@@ -49,12 +60,12 @@ struct ServeCommand: AsyncParsableCommand {
                     logger.info("loaded the demo directory (tenants 1001 and 1002)")
                 }
                 directory = try DirectoryOptions.parse(["--data", data] + (ldapPort.map { ["--ldap-port", String($0)] } ?? []))
+                defaultCRLHost = slapd.ldapURL
             }
             let store = DirectoryStore(client: LDAPClient(configuration: try directory.configuration(maximumConnections: 8)))
-            let app = TollgateServer.application(store: store, host: host, port: port,
-                                                 version: TollgateVersion.string, logger: logger)
             do {
-                try await app.runService()
+                try await serve(store: store, crlLDAP: crlLdapUrl ?? "\(defaultCRLHost)/\(store.layout.certificateAuthority)?certificateRevocationList",
+                                logger: logger)
             } catch {
                 await store.client.close()
                 if let startedSlapd { _ = try? await startedSlapd.stop() }
@@ -66,5 +77,27 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.info("stopped the managed slapd")
             }
         }
+    }
+
+    private func serve(store: DirectoryStore, crlLDAP: String, logger: Logger) async throws {
+        let pki = URL(fileURLWithPath: data).appendingPathComponent("pki")
+        let authority = try CertificateAuthority(directory: pki)
+        try await store.publishCACertificates([Data(authority.rootCertificateDER), Data(authority.issuingCertificateDER)])
+        let scheme = plainHttp ? "http" : "https"
+        let urlHost = host.contains(":") ? "[\(host)]" : host
+        let profile = LeafProfile(validity: TimeInterval(certValidityDays) * 86_400,
+                                  crlDistributionPoints: [crlLDAP, "\(scheme)://\(urlHost):\(port)/pki/crl"])
+        let enrollment = EnrollmentService(authority: authority, store: store, profile: profile, retryAfter: retryAfter, logger: logger)
+        let tls = try plainHttp ? nil : ServerIdentity(
+            authority: authority,
+            dnsNames: tlsNames.isEmpty ? ["localhost"] : tlsNames,
+            ipAddresses: tlsAddresses.isEmpty ? Array(Set(["127.0.0.1"] + (IPAddress(host) != nil ? [host] : []))).sorted() : tlsAddresses
+        ).tlsConfiguration(authority: authority)
+        let app = try TollgateServer.application(
+            configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls),
+            store: store, authority: authority, enrollment: enrollment,
+            services: [CRLRefreshService(publisher: CRLPublisher(authority: authority, store: store), logger: logger)],
+            logger: logger)
+        try await app.runService()
     }
 }

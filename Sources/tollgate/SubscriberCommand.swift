@@ -6,7 +6,7 @@ import Foundation
 struct SubscriberCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscriber", abstract: "Client organisations (tenants).",
-        subcommands: [List.self, Show.self, Add.self, Remove.self])
+        subcommands: [List.self, Show.self, Add.self, Remove.self, Unlock.self])
 
     static func print(_ s: Subscriber) {
         Output.fields([("organisation number", s.orgNumber), ("subscriber id", s.subscriberId), ("name", s.name),
@@ -91,6 +91,26 @@ struct SubscriberCommand: AsyncParsableCommand {
                 try await store.removeSubscriber(org)
                 await recordOperatorEvent(store, "subscriber.removed", orgNumber: nil, data: ["orgNumber": org])
                 Swift.print("removed subscriber \(org)")
+            }
+        }
+    }
+}
+
+extension SubscriberCommand {
+    struct Unlock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lift the lockout that repeated wrong signatures caused.")
+        @OptionGroup var directory: DirectoryOptions
+        @Option(name: .long, help: "Organisation number.") var org: String
+
+        func run() async throws {
+            try await withStore(directory) { store in
+                if try await store.unlockSubscriber(org) {
+                    await recordOperatorEvent(store, "subscriber.unlocked", orgNumber: org, data: [:])
+                    Swift.print("unlocked subscriber \(org)")
+                } else {
+                    Swift.print("subscriber \(org) was not locked")
+                }
             }
         }
     }

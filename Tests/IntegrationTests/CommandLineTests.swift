@@ -73,7 +73,7 @@ struct CommandLineTests {
         #expect(try await tollgate(["directory", "status", "--data", dir]).status == 3)
     }
 
-    @Test("serve starts the managed slapd, loads the demo, answers /healthz and stops slapd on SIGTERM")
+    @Test("serve starts the managed slapd, loads the demo, answers /healthz over HTTPS and stops slapd on SIGTERM")
     func serve() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: tollgateBinary), "build tollgate first")
         let dir = temporaryDirectory("serve")
@@ -91,7 +91,9 @@ struct CommandLineTests {
 
         var body = ""
         for _ in 0..<200 {
-            let probe = try await run("/usr/bin/curl", ["-s", "-m", "2", "http://127.0.0.1:\(httpPort)/healthz"])
+            // HTTPS with the server certificate from Tollgate's own CA (created on first start).
+            let probe = try await run("/usr/bin/curl", ["-s", "-m", "2", "--cacert", dir + "/pki/root-ca.pem",
+                                                        "https://127.0.0.1:\(httpPort)/healthz"])
             if probe.status == 0 && !probe.output.isEmpty { body = probe.output; break }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -81,7 +81,7 @@ struct TenantIsolationTests {
         await anonymous.close()
     }
 
-    @Test("repeated wrong signatures lock the subscriber (ppolicy), visible in the directory")
+    @Test("repeated wrong signatures lock the subscriber (ppolicy), visible in the directory, unlocked by an operator")
     func lockout() async throws {
         let slapd = try await SharedSlapd.get()
         let store = DirectoryStore(client: slapd.client())
@@ -93,6 +93,10 @@ struct TenantIsolationTests {
         for _ in 0..<5 { #expect(try await !store.client.checkPassword(dn: dn, password: "wrong-signature")) }
         #expect(try await !store.client.checkPassword(dn: dn, password: "right-signature-123"), "locked: the right signature no longer works")
         #expect(try await store.subscriber(org)?.locked == true)
+        // An operator unlocks it; the right signature works again.
+        #expect(try await store.unlockSubscriber(org))
+        #expect(try await store.subscriber(org)?.locked == false)
+        #expect(try await store.client.checkPassword(dn: dn, password: "right-signature-123"))
         // Only the salted hash is stored.
         let stored = try #require(try await store.client.read(dn, attributes: ["userPassword"])?["userPassword"])
         #expect(stored.hasPrefix("{SSHA512}"))
