@@ -97,6 +97,7 @@ let package = Package(
             dependencies: [
                 "CertificateAuthority",
                 "Directory",
+                "EST",
                 "LDAPClient",
                 "ManagedSlapd",
                 "Web",

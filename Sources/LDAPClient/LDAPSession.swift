@@ -235,10 +235,10 @@ final class LDAPSession: @unchecked Sendable {
             if n < 0 && errno == EINTR { continue }
             let exit = state.withLock { state -> Bool in
                 if state.dead { return true }
-                readAvailable(&state, into: &finished)
+                let more = readAvailable(&state, into: &finished)
                 if state.dead { return true }
                 expireRequests(&state, into: &finished)
-                timeoutMs = nextTimeout(state)
+                timeoutMs = more ? 0 : nextTimeout(state)
                 return false
             }
             for (waiter, response) in finished { waiter.resume(response) }
@@ -251,9 +251,13 @@ final class LDAPSession: @unchecked Sendable {
         }
     }
 
-    /// Takes every answer libldap can produce without blocking.
-    private func readAvailable(_ state: inout State, into finished: inout [(ResponseWaiter, LDAPResponse)]) {
-        var idle = 0
+    /// Takes the answers that have arrived. After each message the socket goes back to
+    /// `poll(2)` (which returns at once if more data is waiting) rather than into another
+    /// `ldap_result` call, which would cost a second `poll` of its own; only data buffered
+    /// above the socket (TLS), which `poll` cannot see, is drained here.
+    /// Returns true when buffered data is left for the next round (poll without sleeping).
+    private func readAvailable(_ state: inout State, into finished: inout [(ResponseWaiter, LDAPResponse)]) -> Bool {
+        var drained = 0
         while true {
             var message: OpaquePointer?
             var zero = timeval(tv_sec: 0, tv_usec: 0)
@@ -261,20 +265,17 @@ final class LDAPSession: @unchecked Sendable {
             if rc > 0, let message {
                 handle(message, &state, into: &finished)
                 ldap_msgfree(message)
-                idle = 0
-                continue
+                drained += 1
+                guard dataBuffered() else { return false }
+                if drained < 64 { continue }
+                return true
             }
             if let message { ldap_msgfree(message) }
-            if rc == 0 {
-                // Data buffered above the socket (TLS) does not wake poll(2): drain it too.
-                idle += 1
-                if idle < 16, dataBuffered() { continue }
-                return
-            }
+            if rc == 0 { return false }
             var code: Int32 = 0
             ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code)
             markDead(&state, code: code == LDAP_SUCCESS || code == Self.timeout ? Self.serverDown : code, into: &finished)
-            return
+            return false
         }
     }
 

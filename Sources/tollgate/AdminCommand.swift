@@ -8,7 +8,8 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Inspect and change the directory: subscribers, converters, destinations.",
-        subcommands: [SubscriberCommand.self, ConverterCommand.self, DestinationCommand.self, HistoryCommand.self, LoadCommand.self]
+        subcommands: [SubscriberCommand.self, ConverterCommand.self, DestinationCommand.self, CertificateCommand.self,
+                      HistoryCommand.self, LoadCommand.self]
     )
 }
 

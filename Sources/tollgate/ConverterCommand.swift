@@ -87,8 +87,14 @@ struct ConverterCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withStore(directory) { store in
+                let serials = try await store.converter(orgNumber: org, name: name)?.certificateSerials ?? []
                 try await store.removeConverter(orgNumber: org, name: name)
                 await recordOperatorEvent(store, "converter.removed", orgNumber: org, converter: name, data: [:])
+                // Its certificates must not outlive it.
+                if !serials.isEmpty {
+                    try await revokeAndPublish(serials: serials, reason: "cessationOfOperation", store: store,
+                                               pki: try? pkiFolder(nil, directory), requireCA: false)
+                }
                 print("removed converter \(name) of subscriber \(org)")
             }
         }

@@ -88,7 +88,13 @@ struct SubscriberCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withStore(directory) { store in
+                let serials = try await store.converters(orgNumber: org).flatMap(\.certificateSerials)
                 try await store.removeSubscriber(org)
+                // Its converters' certificates must not outlive it.
+                if !serials.isEmpty {
+                    try await revokeAndPublish(serials: serials, reason: "cessationOfOperation", store: store,
+                                               pki: try? pkiFolder(nil, directory), requireCA: false)
+                }
                 await recordOperatorEvent(store, "subscriber.removed", orgNumber: nil, data: ["orgNumber": org])
                 Swift.print("removed subscriber \(org)")
             }

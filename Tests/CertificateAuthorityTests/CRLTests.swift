@@ -112,7 +112,8 @@ struct CRLTests {
         let crlPath = try scratch.write("crl.der", crl)
         let printed = try runTool("pki", ["--print", "--type", "crl", "--in", crlPath])
         #expect(printed.status == 0, "\(printed.output)")
-        #expect(printed.output.contains("serial:    7") || printed.output.contains("serial: 07") || printed.output.contains("07"))
+        #expect(printed.output.contains("serial:    07"))
+        #expect(printed.output.contains("1 revoked certificate"))
         #expect(printed.output.contains("superseded"))
 
         let verifyArgs = { (leaf: String) in
@@ -120,8 +121,10 @@ struct CRLTests {
         }
         let goodResult = try runTool("pki", verifyArgs(try scratch.write("good.pem", good.pemEncoded)))
         #expect(goodResult.status == 0, "\(goodResult.output)")
+        #expect(goodResult.output.contains("crl correctly signed"))
+        #expect(goodResult.output.contains("certificate status is good"))
         let revokedResult = try runTool("pki", verifyArgs(try scratch.write("revoked.pem", revoked.pemEncoded)))
         #expect(revokedResult.status != 0, "\(revokedResult.output)")
-        #expect(revokedResult.output.contains("revoked"))
+        #expect(revokedResult.output.contains("reason: superseded"))
     }
 }

@@ -1,0 +1,72 @@
+import Foundation
+import LDAPClient
+import ManagedSlapd
+import Testing
+
+/// A `tollgate serve` process with its own managed slapd and the demo directory, shared
+/// by the suites that talk to the server over HTTPS (EST, PKI).
+struct TollgateProcess: Sendable {
+    let data: String
+    let httpsPort: Int
+    let slapd: ManagedSlapd
+    var url: String { "https://127.0.0.1:\(httpsPort)" }
+    var rootCA: String { data + "/pki/root-ca.pem" }
+    var issuingCA: String { data + "/pki/issuing-ca.pem" }
+    var store: LDAPClient { slapd.client() }
+
+    /// Runs a `tollgate` admin command against this server's directory.
+    func admin(_ arguments: [String]) async throws -> ProcessOutput {
+        try await run(tollgateBinary, ["admin"] + arguments + ["--data", data])
+    }
+}
+
+nonisolated(unsafe) var startedServerPIDs: [Int32] = []
+let stopServersAtExit: Void = {
+    atexit {
+        for pid in startedServerPIDs { kill(pid, SIGTERM) }
+        usleep(300_000)
+    }
+}()
+
+actor SharedTollgate {
+    static let shared = SharedTollgate()
+    private var instance: Task<TollgateProcess, any Error>?
+
+    static func get() async throws -> TollgateProcess { try await shared.get() }
+
+    func get() async throws -> TollgateProcess {
+        if let instance { return try await instance.value }
+        let task = Task { try await Self.start() }
+        instance = task
+        return try await task.value
+    }
+
+    static func start() async throws -> TollgateProcess {
+        _ = stopServersAtExit
+        try #require(FileManager.default.isExecutableFile(atPath: tollgateBinary), "build tollgate first: \(tollgateBinary)")
+        let data = temporaryDirectory("srv")
+        let httpsPort = freePort(), ldapPort = freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tollgateBinary)
+        process.arguments = ["serve", "--data", data, "--demo", "--port", String(httpsPort), "--ldap-port", String(ldapPort),
+                             "--retry-after", "42"]
+        let log = URL(fileURLWithPath: data + ".log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        startedServerPIDs.append(process.processIdentifier)
+        startedPidFiles.append(data + "/run/slapd.pid")
+        for _ in 0..<300 {
+            let probe = try await run("/usr/bin/curl", ["-s", "-m", "2", "--cacert", data + "/pki/root-ca.pem",
+                                                        "https://127.0.0.1:\(httpsPort)/healthz"])
+            if probe.output.contains("\"status\":\"ok\"") {
+                return TollgateProcess(data: data, httpsPort: httpsPort, slapd: ManagedSlapd(dataDirectory: data))
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("tollgate serve did not come up: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        throw CancellationError()
+    }
+}
