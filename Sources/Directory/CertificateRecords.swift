@@ -8,18 +8,28 @@ extension DirectoryStore {
 
     /// Stores a newly issued certificate on its converter (`userCertificate;binary`, its
     /// serial and expiry) and marks the converter `certified`, in one modify.
-    public func publishCertificate(orgNumber: String, converter name: String, der: Data, serial: String, notAfter: Date) async throws {
-        try Validate.orgNumber(orgNumber)
+    /// With `writer`, the modify is committed in the writer's next group (see
+    /// ``BatchedWriter``); either way it is on the entry when this returns.
+    public func publishCertificate(orgNumber: String, converter name: String, der: Data, serial: String, notAfter: Date,
+                                   writer: BatchedWriter? = nil) async throws {
+        let write = try certificatePublication(orgNumber: orgNumber, converter: name, der: der, serial: serial, notAfter: notAfter)
         do {
-            try await client.modify(layout.converter(orgNumber, name), [
-                LDAPModification(.replace, "userCertificate;binary", [der]),
-                .add("tgCertificateSerial", [serial.lowercased()]),
-                .replace("tgCertificateNotAfter", [GeneralizedTime.string(notAfter)]),
-                .replace("tgState", ["certified"]),
-            ])
+            if let writer { try await writer.submit(write) } else { try await client.apply(write) }
         } catch let error as LDAPError where error.code == .noSuchObject {
             throw DirectoryError.notFound("converter \(name) of \(orgNumber)")
         }
+    }
+
+    /// The modify that ``publishCertificate(orgNumber:converter:der:serial:notAfter:writer:)`` applies.
+    public func certificatePublication(orgNumber: String, converter name: String, der: Data, serial: String,
+                                       notAfter: Date) throws -> LDAPWrite {
+        try Validate.orgNumber(orgNumber)
+        return .modify(layout.converter(orgNumber, name), [
+            LDAPModification(.replace, "userCertificate;binary", [der]),
+            .add("tgCertificateSerial", [serial.lowercased()]),
+            .replace("tgCertificateNotAfter", [GeneralizedTime.string(notAfter)]),
+            .replace("tgState", ["certified"]),
+        ])
     }
 
     /// The converter whose certificate history contains `serial`.

@@ -196,9 +196,20 @@ public struct DirectoryStore: Sendable {
 
     /// Stores one history event under its tenant (or the global history).
     public func record(_ event: HistoryEvent) async throws {
+        try await client.apply(historyWrite(event))
+    }
+
+    /// Queues one history event on `writer` (written with its next group, retried while
+    /// the directory is unreachable); returns at once.
+    public func record(_ event: HistoryEvent, writer: BatchedWriter) throws {
+        writer.enqueue(try historyWrite(event))
+    }
+
+    /// The add that stores `event`.
+    public func historyWrite(_ event: HistoryEvent) throws -> LDAPWrite {
         try event.validate()
         let base = event.orgNumber.map { layout.history($0) } ?? layout.globalHistory
-        try await client.add(base.child("tgEventId", event.id), attributes: event.entryAttributes)
+        return .add(base.child("tgEventId", event.id), event.entryAttributes.map { ($0.0, $0.1.map { Data($0.utf8) }) })
     }
 
     /// History of a tenant (or the global history), oldest first, optionally since a time.

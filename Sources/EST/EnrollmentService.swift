@@ -21,13 +21,21 @@ public struct EnrollmentService: Sendable {
     /// Seconds a converter of a subscriber under review is told to wait.
     public let retryAfter: Int
     public let logger: Logger
+    /// Groups certificate publications (awaited) and history events (not awaited) into
+    /// LDAP transactions; nil writes each on its own, synchronously.
+    public let writer: BatchedWriter?
+    /// Recently verified signatures; nil binds for every request.
+    public let credentialCache: CredentialCache?
 
     public init(authority: CertificateAuthority, store: DirectoryStore, profile: LeafProfile,
-                retryAfter: Int = 300, logger: Logger = Logger(label: "tollgate.est")) {
+                retryAfter: Int = 300, writer: BatchedWriter? = nil, credentialCache: CredentialCache? = nil,
+                logger: Logger = Logger(label: "tollgate.est")) {
         self.authority = authority
         self.store = store
         self.profile = profile
         self.retryAfter = retryAfter
+        self.writer = writer
+        self.credentialCache = credentialCache
         self.logger = logger
     }
 
@@ -113,11 +121,21 @@ public struct EnrollmentService: Sendable {
 
     private func authenticate(_ credentials: BasicCredentials) async throws(ESTError) -> Subscriber {
         do {
-            guard let subscriber = try await store.subscriber(subscriberId: credentials.user),
-                  try await store.client.checkPassword(dn: store.layout.subscriber(subscriber.orgNumber),
-                                                       password: credentials.password) else {
+            guard let subscriber = try await store.subscriber(subscriberId: credentials.user) else {
                 throw ESTError.unauthorized("wrong subscriber ID or signature (repeated failures lock the subscriber)")
             }
+            let dn = store.layout.subscriber(subscriber.orgNumber)
+            // Only the bind counts failures and sees lockouts: a locked or inactive
+            // subscriber always binds, and only successes are remembered.
+            let cacheable = !subscriber.locked && subscriber.state == "active"
+            if !cacheable { credentialCache?.forget(dn.string) }
+            if cacheable, credentialCache?.isVerified(dn: dn.string, password: credentials.password) == true {
+                return subscriber
+            }
+            guard try await store.client.checkPassword(dn: dn, password: credentials.password) else {
+                throw ESTError.unauthorized("wrong subscriber ID or signature (repeated failures lock the subscriber)")
+            }
+            if cacheable { credentialCache?.remember(dn: dn.string, password: credentials.password) }
             return subscriber
         } catch let error as ESTError {
             throw error
@@ -141,14 +159,18 @@ public struct EnrollmentService: Sendable {
         let notAfter = issued.certificate.notValidAfter
         do {
             try await store.publishCertificate(orgNumber: converter.orgNumber, converter: converter.name,
-                                               der: Data(issued.derEncoded), serial: issued.serialHex, notAfter: notAfter)
+                                               der: Data(issued.derEncoded), serial: issued.serialHex, notAfter: notAfter,
+                                               writer: writer)
         } catch {
             throw .unavailable("the certificate was issued but could not be published: \(error)")
         }
         let data = "{\"serial\":\"\(issued.serialHex)\",\"notAfter\":\"\(GeneralizedTime.string(notAfter))\"}"
+        let historyEvent = HistoryEvent(type: event, orgNumber: converter.orgNumber, converter: converter.name,
+                                         actor: actor, data: data)
         do {
-            try await store.record(HistoryEvent(type: event, orgNumber: converter.orgNumber, converter: converter.name,
-                                                actor: actor, data: data))
+            // With a writer the event is queued (written with the next group, retried on
+            // errors, flushed on shutdown); the answer does not wait for it.
+            if let writer { try store.record(historyEvent, writer: writer) } else { try await store.record(historyEvent) }
         } catch {
             logger.warning("could not record \(event) in the history", metadata: ["error": "\(error)"])
         }

@@ -94,7 +94,7 @@ public final class LDAPClient: Sendable {
 
     /// Runs `body` with a pooled connection held for its duration (the fast path of the
     /// operations below).
-    private func withPooledConnection<T>(_ body: (LDAPConnection) async throws -> T) async throws -> T {
+    func withPooledConnection<T>(_ body: (LDAPConnection) async throws -> T) async throws -> T {
         let connection = try await acquire()
         defer { release(connection) }
         return try await body(connection)

@@ -139,7 +139,7 @@ public final class LDAPConnection: @unchecked Sendable {
     }
 
     /// Sends one request and suspends until the reader thread has its answer.
-    private func roundTrip(
+    func roundTrip(
         _ session: LDAPSession, wantsPageControl: Bool = false,
         _ send: (OpaquePointer, UnsafeMutablePointer<Int32>) -> Int32
     ) async -> LDAPResponse {
@@ -200,7 +200,7 @@ public final class LDAPConnection: @unchecked Sendable {
         return cookie
     }
 
-    private static func modList(_ modifications: [LDAPModification]) -> [(Int32, String, [Data])] {
+    static func modList(_ modifications: [LDAPModification]) -> [(Int32, String, [Data])] {
         modifications.map { m -> (Int32, String, [Data]) in
             switch m.operation {
             case .add: return (Int32(LDAP_MOD_ADD), m.attribute, m.values)
@@ -229,7 +229,7 @@ public final class LDAPConnection: @unchecked Sendable {
         }
     }
 
-    private static func check(_ response: LDAPResponse, _ operation: () -> String) throws {
+    static func check(_ response: LDAPResponse, _ operation: () -> String) throws {
         if response.code != LDAP_SUCCESS { throw response.error(operation()) }
     }
 

@@ -12,6 +12,9 @@ public struct ManagedSlapd: Sendable {
     public let layout: InstanceLayout
     public var host: String = "127.0.0.1"
     public var ldapPort: Int
+    /// More `ldap://ADDRESS:PORT` listeners besides 127.0.0.1 and the ldapi socket, e.g. an
+    /// address IPsec gateways reach to fetch the CRL.
+    public var additionalListeners: [String] = []
     public var slapdPath = "/usr/sbin/slapd"
     public var slapaddPath = "/usr/sbin/slapadd"
 
@@ -147,7 +150,7 @@ public struct ManagedSlapd: Sendable {
         if let pid = runningPID() { return pid }
         try? FileManager.default.removeItem(at: layout.pidFile)
         try? FileManager.default.removeItem(at: layout.socket)
-        let urls = "\(ldapURL)/ \(ldapiURL)"
+        let urls = ([ldapURL + "/", ldapiURL] + additionalListeners).joined(separator: " ")
         // slapd detaches itself once its listeners are open; a non-zero status means it
         // could not (port in use, bad config) and its stderr says why.
         let output = layout.logDirectory.appendingPathComponent("slapd.out")

@@ -17,7 +17,14 @@ struct DirectoryCommand: AsyncParsableCommand {
         @Option(name: .long, help: "LDAP port on 127.0.0.1 (default: the port recorded at init, else 3389).")
         var ldapPort: Int?
 
-        var instance: ManagedSlapd { ManagedSlapd(dataDirectory: data, ldapPort: ldapPort) }
+        @Option(name: .customLong("ldap-listen"), help: "Another ldap://ADDRESS:PORT to listen on (repeatable; start only).")
+        var ldapListen: [String] = []
+
+        var instance: ManagedSlapd {
+            var instance = ManagedSlapd(dataDirectory: data, ldapPort: ldapPort)
+            instance.additionalListeners = ldapListen
+            return instance
+        }
     }
 
     struct Init: AsyncParsableCommand {

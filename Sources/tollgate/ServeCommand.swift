@@ -7,6 +7,7 @@ import Hummingbird
 import LDAPClient
 import Logging
 import ManagedSlapd
+import ServiceLifecycle
 import Web
 
 /// `tollgate serve`: run Tollgate with its directory.
@@ -23,16 +24,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "HTTPS port.") var port = 8443
     @Option(name: .long, help: "LDAP port of the managed slapd on 127.0.0.1.") var ldapPort: Int?
     @Option(name: .long, help: "Use this directory instead of the managed slapd.") var ldapUrl: String?
+    @Option(name: .customLong("ldap-listen"), help: "Another ldap://ADDRESS:PORT the managed slapd listens on (repeatable), e.g. for peers fetching the CRL.") var ldapListen: [String] = []
     @Option(name: .long, help: "Bind DN for --ldap-url.") var bindDn: String?
     @Option(name: .long, help: "File holding the bind password for --ldap-url (or TOLLGATE_LDAP_PASSWORD).") var passwordFile: String?
     @Flag(name: .long, help: "Load the demo directory (ldif/example.ldif) once.") var demo = false
     @Option(name: .customLong("tls-name"), help: "DNS name for the server certificate (repeatable; default localhost).") var tlsNames: [String] = []
     @Option(name: .customLong("tls-address"), help: "IP address for the server certificate (repeatable; default 127.0.0.1 and --host).") var tlsAddresses: [String] = []
     @Option(name: .long, help: "Validity of issued converter certificates in days.") var certValidityDays = 365
-    @Option(name: .long, help: "ldap:// URL of the CA entry's CRL put first in issued certificates (default: the managed slapd's).") var crlLdapUrl: String?
+    @Option(name: .long, help: "ldap://HOST:PORT where peers fetch the CRL (first CRL distribution point of issued certificates; default: the managed slapd's). A URL with a path is used as is.") var crlLdapUrl: String?
     @Option(name: .long, help: "Seconds a converter of a subscriber under review is told to wait (EST 202 Retry-After).") var retryAfter = 300
     @Flag(name: .long, help: "Serve plain HTTP instead of HTTPS (development only: EST needs HTTPS).") var plainHttp = false
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(name: .long, help: "LDAP connections in the server's pool (searches and reads).") var ldapConnections = 16
+    @Option(name: .long, help: "Most directory writes (certificate publications, history events) committed as one LDAP transaction; 1: each write on its own, history synchronous.") var writeBatch = 256
+    @Option(name: .long, help: "Seconds a verified subscriber signature is trusted without a new LDAP bind (0: bind every time).") var credentialCacheSeconds = 60.0
 
     func run() async throws {
         var logger = Logger(label: "tollgate")
@@ -47,7 +52,8 @@ struct ServeCommand: AsyncParsableCommand {
                 if demo { logger.warning("--demo applies to the managed slapd only; ignored with --ldap-url") }
                 defaultCRLHost = ldapUrl
             } else {
-                let slapd = ManagedSlapd(dataDirectory: data, ldapPort: ldapPort)
+                var slapd = ManagedSlapd(dataDirectory: data, ldapPort: ldapPort)
+                slapd.additionalListeners = ldapListen
                 let resources = try TollgateResources.locate()
                 if try await slapd.initialize(resources: resources, logger: logger) {
                     logger.info("initialized the managed directory", metadata: ["data": "\(slapd.layout.root.path)"])
@@ -62,15 +68,27 @@ struct ServeCommand: AsyncParsableCommand {
                 directory = try DirectoryOptions.parse(["--data", data] + (ldapPort.map { ["--ldap-port", String($0)] } ?? []))
                 defaultCRLHost = slapd.ldapURL
             }
-            let store = DirectoryStore(client: LDAPClient(configuration: try directory.configuration(maximumConnections: 8)))
+            let store = DirectoryStore(client: LDAPClient(configuration: try directory.configuration(maximumConnections: max(1, ldapConnections))))
+            // Writes go through one connection of their own, in groups (one LDAP
+            // transaction, one sync to disk, per group): see BatchedWriter.
+            let writeLogger = logger
+            let writer = BatchedWriter(client: LDAPClient(configuration: try directory.configuration(maximumConnections: 1)),
+                                       maximumBatch: writeBatch) { message in
+                writeLogger.warning("directory write: \(message)")
+            }
             do {
-                try await serve(store: store, crlLDAP: crlLdapUrl ?? "\(defaultCRLHost)/\(store.layout.certificateAuthority)?certificateRevocationList",
+                try await serve(store: store, writer: writer,
+                                crlLDAP: Self.crlURL(crlLdapUrl ?? defaultCRLHost, store.layout),
                                 logger: logger)
             } catch {
+                await writer.drain(timeout: 10)
+                await writer.client.close()
                 await store.client.close()
                 if let startedSlapd { _ = try? await startedSlapd.stop() }
                 throw error
             }
+            await writer.drain()
+            await writer.client.close()
             await store.client.close()
             if let startedSlapd {
                 _ = try await startedSlapd.stop()
@@ -79,7 +97,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    private func serve(store: DirectoryStore, crlLDAP: String, logger: Logger) async throws {
+    /// `ldap://HOST:PORT` becomes the full CRL URL of the CA entry; a URL with a path is kept.
+    static func crlURL(_ url: String, _ layout: DirectoryLayout) -> String {
+        let afterScheme = url.range(of: "://").map { url[$0.upperBound...] } ?? Substring(url)
+        if let slash = afterScheme.firstIndex(of: "/"), afterScheme[slash...].count > 1 { return url }
+        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        return "\(base)/\(layout.certificateAuthority)?certificateRevocationList"
+    }
+
+    private func serve(store: DirectoryStore, writer: BatchedWriter, crlLDAP: String, logger: Logger) async throws {
         let pki = URL(fileURLWithPath: data).appendingPathComponent("pki")
         let authority = try CertificateAuthority(directory: pki)
         try await store.publishCACertificates([Data(authority.rootCertificateDER), Data(authority.issuingCertificateDER)])
@@ -87,17 +113,21 @@ struct ServeCommand: AsyncParsableCommand {
         let urlHost = host.contains(":") ? "[\(host)]" : host
         let profile = LeafProfile(validity: TimeInterval(certValidityDays) * 86_400,
                                   crlDistributionPoints: [crlLDAP, "\(scheme)://\(urlHost):\(port)/pki/crl"])
-        let enrollment = EnrollmentService(authority: authority, store: store, profile: profile, retryAfter: retryAfter, logger: logger)
+        let enrollment = EnrollmentService(authority: authority, store: store, profile: profile, retryAfter: retryAfter,
+                                           writer: writeBatch > 1 ? writer : nil, credentialCache: CredentialCache(ttl: max(0, credentialCacheSeconds)),
+                                           logger: logger)
         let tls = try plainHttp ? nil : ServerIdentity(
             authority: authority,
             dnsNames: tlsNames.isEmpty ? ["localhost"] : tlsNames,
             ipAddresses: tlsAddresses.isEmpty ? Array(Set(["127.0.0.1"] + (IPAddress(host) != nil ? [host] : []))).sorted() : tlsAddresses
         ).tlsConfiguration(authority: authority)
+        // The HTTP server is the last service, so it stops first; then the writer flushes.
+        var services: [any Service] = []
+        if writeBatch > 1 { services.append(BatchedWriterService(writer: writer, logger: logger)) }
+        services.append(CRLRefreshService(publisher: CRLPublisher(authority: authority, store: store), logger: logger))
         let app = try TollgateServer.application(
             configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls),
-            store: store, authority: authority, enrollment: enrollment,
-            services: [CRLRefreshService(publisher: CRLPublisher(authority: authority, store: store), logger: logger)],
-            logger: logger)
+            store: store, authority: authority, enrollment: enrollment, services: services, logger: logger)
         try await app.runService()
     }
 }

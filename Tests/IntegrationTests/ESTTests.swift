@@ -51,6 +51,16 @@ struct ESTTests {
         #expect(root.output.contains("issuer=O = Tollgate, CN = Tollgate Root CA"), "self-signed")
         let sub = try await run("/usr/bin/openssl", ["x509", "-in", "\(dir)/ca-1.pem", "-noout", "-subject"])
         #expect(sub.output.contains("Tollgate Issuing CA"))
+        // The label form answers the same, over TLS 1.3 (curl) as well as 1.2 (pki).
+        let labelled = try await run("/usr/bin/curl", ["-s", "--tlsv1.3", "--cacert", server.rootCA, "\(server.url)/.well-known/est/fleet-a/cacerts"])
+        let plain = try await run("/usr/bin/curl", ["-s", "--tlsv1.2", "--tls-max", "1.2", "--cacert", server.rootCA, "\(server.url)/.well-known/est/cacerts"])
+        #expect(!labelled.output.isEmpty && labelled.output == plain.output)
+        #expect(!labelled.output.contains("\n"), "single-line base64")
+        // Both CA certificates are published on the CA entry, readable anonymously.
+        let anonymous = LDAPClient(url: server.slapd.ldapURL)
+        let ca = try #require(try await anonymous.read("cn=ca,ou=pki,dc=tollgate"))
+        #expect(ca.values("cACertificate;binary").count == 2)
+        await anonymous.close()
     }
 
     @Test("pki --est --userpass enrols conv-a of 1001; the certificate verifies and is published in LDAP")
@@ -211,6 +221,27 @@ struct ESTTests {
                                                 extra: ["--cert", "\(dir)/cert.pem", "--key", key, "--key-type", "DER"])
         #expect(status == 403, "\(response)")
         #expect(response.contains("revoked"))
+    }
+
+    @Test("removing a converter revokes its certificates; the server publishes the new CRL")
+    func removalRevokes() async throws {
+        let server = try await SharedTollgate.get()
+        let org = uniqueOrgNumber()
+        #expect(try await server.admin(["subscriber", "add", "--org", org, "--id", "\(org)-01", "--name", "Leaving Org",
+                                        "--mail", "l@test.example", "--signature", "leaving-signature-1"]).status == 0)
+        #expect(try await server.admin(["converter", "add", "--org", org, "--name", "gw", "--address", "192.0.2.77"]).status == 0)
+        let dir = work()
+        let (_, csr) = try await makeCSR(dir, "gw")
+        let enrolled = try await run(pki, ["--est", "--url", server.url, "--in", csr, "--cacert", server.rootCA,
+                                           "--cacert", server.issuingCA, "--userpass", "\(org)-01:leaving-signature-1"])
+        #expect(enrolled.status == 0, "\(enrolled.output)")
+        let serial = try #require(try await serials(server, org: org, converter: "gw").first)
+        let store = DirectoryStore(client: server.store)
+        let before = try await store.nextCRLNumber()
+        #expect(try await server.admin(["converter", "remove", "--org", org, "--name", "gw"]).status == 0)
+        #expect(try await store.isRevoked(serial: serial))
+        #expect(try await store.revokedCertificates().first { $0.serial == serial }?.reason == "cessationOfOperation")
+        #expect(try await store.nextCRLNumber() > before, "a new CRL was published")
     }
 
     @Test("certificate list --expiring shows certificates ending within the span")

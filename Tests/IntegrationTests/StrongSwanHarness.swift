@@ -469,6 +469,9 @@ final class CharonInstance: Sendable {
         for sub in ["run", "swanctl/x509", "swanctl/x509ca", "swanctl/x509crl", "swanctl/private"] {
             try manager.createDirectory(atPath: directory + "/" + sub, withIntermediateDirectories: true)
         }
+        // A restart in the same dir: a stale pid file (after SIGKILL) would make charon
+        // refuse to start, a stale socket would look ready.
+        for stale in ["run/charon.pid", "run/charon.vici"] { try? manager.removeItem(atPath: directory + "/" + stale) }
         try strongswanConf(directory: directory, logLevels: logLevels, extra: extraCharonConfig)
             .write(toFile: directory + "/strongswan.conf", atomically: true, encoding: .utf8)
         // `ip netns exec` runs in a fresh mount namespace (slave of the host's): the bind
@@ -783,7 +786,9 @@ func withTwoGateways<T: Sendable>(subnet: Int = 0, _ body: (GatewayTestBed) asyn
     let bed = try await GatewayTestBed.create(subnet: subnet)
     let result: Result<T, any Error>
     do { result = .success(try await body(bed)) } catch { result = .failure(error) }
-    await bed.shutdown()
+    // An unstructured task does not inherit cancellation (a `.timeLimit` that fired): the
+    // SIGTERM grace period still waits instead of spinning on cancelled sleeps.
+    await Task { await bed.shutdown() }.value
     return try result.get()
 }
 

@@ -158,4 +158,22 @@ struct StrongSwanHarnessTests {
             }
         }
     }
+
+    /// When the body throws, the charons are stopped and the namespaces deleted anyway.
+    @Test(.timeLimit(.minutes(1)))
+    func teardownRunsWhenBodyThrows() async throws {
+        struct Planned: Error {}
+        nonisolated(unsafe) var seen: (namespaces: [NetworkNamespace], pid: pid_t)?
+        await #expect(throws: Planned.self) {
+            try await withTwoGateways(subnet: 10) { bed in
+                let charon = try await bed.startCharon(on: bed.a)
+                seen = ([bed.a.namespace, bed.b.namespace], charon.pid)
+                #expect(kill(charon.pid, 0) == 0)
+                throw Planned()
+            }
+        }
+        let (namespaces, pid) = try #require(seen)
+        for namespace in namespaces { #expect(!namespace.exists(), "namespace \(namespace) left behind") }
+        #expect(kill(pid, 0) == -1 && errno == ESRCH, "charon \(pid) still running")
+    }
 }
