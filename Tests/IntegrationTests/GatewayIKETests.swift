@@ -31,8 +31,9 @@ struct GatewayIKETests {
             _ = try await bed.b.namespace.ip(["route", "add", crlHost + "/32", "dev", "tgnb21"])
             defer { Task { _ = try? await run("/usr/sbin/ip", ["link", "del", "tgra21"]); _ = try? await run("/usr/sbin/ip", ["link", "del", "tgrb21"]) } }
 
-            let server = try await startServer(extraArguments: ["--ldap-listen", "ldap://\(crlHost):LDAPPORT/",
-                                                                "--crl-ldap-url", "ldap://\(crlHost):LDAPPORT"])
+            // A dedicated server: its slapd must listen on an address this test created.
+            let server = try await SharedTollgate.start(["--ldap-listen", "ldap://\(crlHost):LDAPPORT/",
+                                                         "--crl-ldap-url", "ldap://\(crlHost):LDAPPORT"])
             defer { server.stop() }
             let org = uniqueOrgNumber()
             #expect(try await server.admin(["subscriber", "add", "--org", org, "--id", "\(org)-01", "--name", "IPsec Org",
@@ -83,44 +84,5 @@ struct GatewayIKETests {
             let after = try await bed.udpEcho(from: bed.a, to: bed.b, payload: "after-revocation", timeout: 1)
             #expect(!after.succeeded, "traffic must not pass after revocation")
         }
-    }
-
-    /// A dedicated `tollgate serve` (its slapd must listen on an address created by the test).
-    struct Server {
-        let process: Process
-        let base: TollgateProcess
-        var url: String { base.url }
-        var rootCA: String { base.rootCA }
-        var issuingCA: String { base.issuingCA }
-        var slapd: ManagedSlapd { base.slapd }
-        func admin(_ arguments: [String]) async throws -> ProcessOutput { try await base.admin(arguments) }
-        func stop() { process.terminate() }
-    }
-
-    func startServer(extraArguments: [String]) async throws -> Server {
-        let data = temporaryDirectory("ikesrv")
-        let httpsPort = freePort(), ldapPort = freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tollgateBinary)
-        process.arguments = ["serve", "--data", data, "--port", String(httpsPort), "--ldap-port", String(ldapPort)]
-            + extraArguments.map { $0.replacingOccurrences(of: "LDAPPORT", with: String(ldapPort)) }
-        let log = URL(fileURLWithPath: data + ".log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        _ = stopServersAtExit
-        startedServerPIDs.append(process.processIdentifier)
-        startedPidFiles.append(data + "/run/slapd.pid")
-        for _ in 0..<300 {
-            let probe = try await run("/usr/bin/curl", ["-s", "-m", "2", "--cacert", data + "/pki/root-ca.pem", "https://127.0.0.1:\(httpsPort)/healthz"])
-            if probe.output.contains("\"status\":\"ok\"") {
-                return Server(process: process, base: TollgateProcess(data: data, httpsPort: httpsPort, slapd: ManagedSlapd(dataDirectory: data)))
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Issue.record("tollgate serve did not come up: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
-        throw CancellationError()
     }
 }
