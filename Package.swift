@@ -75,6 +75,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Subscription applications: intake, review rules, approval into a tenant.
+        .target(
+            name: "Subscription",
+            dependencies: [
+                "Directory",
+                "EST",
+                "LDAPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // HTTP(S) front: health now, APIs in later issues.
         .target(
             name: "Web",
@@ -82,6 +94,7 @@ let package = Package(
                 "CertificateAuthority",
                 "Directory",
                 "EST",
+                "Subscription",
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -102,6 +115,7 @@ let package = Package(
                 "EST",
                 "LDAPClient",
                 "ManagedSlapd",
+                "Subscription",
                 "Web",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -113,6 +127,17 @@ let package = Package(
             name: "tollgate-agent",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Mail: MIME messages, the on-disk spool/outbox, SMTP (STARTTLS, AUTH) delivery with retries.
+        .target(
+            name: "Mail",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Benchmark: Swift client search rate (compare with bench/c/ldap-search-baseline.c).
@@ -154,8 +179,12 @@ let package = Package(
             dependencies: ["Directory"]
         ),
         .testTarget(
+            name: "MailTests",
+            dependencies: ["Mail"]
+        ),
+        .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Subscription"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -7,6 +7,7 @@ import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 import NIOSSL
+import Subscription
 
 /// Builds Tollgate's HTTPS application: the routes of every service on one router.
 public enum TollgateServer {
@@ -27,13 +28,14 @@ public enum TollgateServer {
 
     public static func application(
         configuration: Configuration, store: DirectoryStore, authority: CertificateAuthority,
-        enrollment: EnrollmentService, services: [any Service] = [], logger: Logger
+        enrollment: EnrollmentService, applications: ApplicationService? = nil, services: [any Service] = [], logger: Logger
     ) throws -> some ApplicationProtocol {
         let router = Router(context: TollgateRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
         HealthController(store: store, version: configuration.version).addRoutes(to: router)
         PKIController(authority: authority, store: store).addRoutes(to: router)
         ESTController(service: enrollment).addRoutes(to: router)
+        applications.map { ApplicationController(service: $0).addRoutes(to: router) }
         let server: HTTPServerBuilder = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         return Application(
             router: router,

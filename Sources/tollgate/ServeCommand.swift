@@ -8,6 +8,7 @@ import LDAPClient
 import Logging
 import ManagedSlapd
 import ServiceLifecycle
+import Subscription
 import Web
 
 /// `tollgate serve`: run Tollgate with its directory.
@@ -38,6 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "LDAP connections in the server's pool (searches and reads).") var ldapConnections = 16
     @Option(name: .long, help: "Most directory writes (certificate publications, history events) committed as one LDAP transaction; 1: each write on its own, history synchronous.") var writeBatch = 256
     @Option(name: .long, help: "Seconds a verified subscriber signature is trusted without a new LDAP bind (0: bind every time).") var credentialCacheSeconds = 60.0
+    @Option(name: .long, help: "JSON file of subscription review rules (default: the built-in rules of docs/subscription.md).") var reviewRules: String?
 
     func run() async throws {
         var logger = Logger(label: "tollgate")
@@ -127,7 +129,9 @@ struct ServeCommand: AsyncParsableCommand {
         services.append(CRLRefreshService(publisher: CRLPublisher(authority: authority, store: store), logger: logger))
         let app = try TollgateServer.application(
             configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls),
-            store: store, authority: authority, enrollment: enrollment, services: services, logger: logger)
+            store: store, authority: authority, enrollment: enrollment,
+            applications: ApplicationService(store: store, rules: try reviewRules.map { try ReviewRules.load(path: $0) } ?? .default, logger: logger),
+            services: services, logger: logger)
         try await app.runService()
     }
 }

@@ -1,0 +1,58 @@
+import Crypto
+import Foundation
+
+/// Random identifiers and secrets, and the salted hash of status tokens.
+public enum Secrets {
+    /// `count` random bytes from the system's cryptographic generator.
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// URL-safe base64 without padding.
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    /// An application ID: `app-` and 20 hex digits (80 bits).
+    public static func applicationID() -> String { "app-" + hex(randomBytes(10)) }
+
+    /// A status token (256 bits).
+    public static func statusToken() -> String { base64URL(randomBytes(32)) }
+
+    /// A subscriber signature (192 bits, 32 characters).
+    public static func signature() -> String { base64URL(randomBytes(24)) }
+
+    /// `sha256$SALT$HASH` (hex) of `token` with a fresh 16-byte salt.
+    public static func hashToken(_ token: String) -> String {
+        let salt = randomBytes(16)
+        return "sha256$\(hex(salt))$\(hex(SHA256.hash(data: salt + Array(token.utf8))))"
+    }
+
+    /// True when `token` matches `stored` (a ``hashToken(_:)`` value); constant time in
+    /// the hash comparison.
+    public static func verifyToken(_ token: String, against stored: String) -> Bool {
+        let parts = stored.split(separator: "$")
+        guard parts.count == 3, parts[0] == "sha256", let salt = unhex(parts[1]) else { return false }
+        let expected = Array(hex(SHA256.hash(data: salt + Array(token.utf8))).utf8)
+        let given = Array(parts[2].utf8)
+        guard expected.count == given.count else { return false }
+        return zip(expected, given).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    private static func unhex(_ text: Substring) -> [UInt8]? {
+        guard text.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2)
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
+    }
+}
