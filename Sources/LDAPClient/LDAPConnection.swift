@@ -69,7 +69,7 @@ public final class LDAPConnection: @unchecked Sendable {
             rc = Self.withBerval(Data()) { cred in ldap_sasl_bind_s(ld, nil, "EXTERNAL", cred, nil, nil, nil) }
         }
         if rc != LDAP_SUCCESS {
-            let error = Self.error(ld, rc, "bind to \(configuration.url)")
+            let error = LDAPSession.errorResponse(ld, rc).error("bind to \(configuration.url)")
             ldap_unbind_ext_s(ld, nil, nil)
             throw error
         }
@@ -396,21 +396,6 @@ public final class LDAPConnection: @unchecked Sendable {
     static func makeTimeval(_ seconds: Double) -> timeval {
         let whole = Int(seconds)
         return timeval(tv_sec: whole, tv_usec: Int((seconds - Double(whole)) * 1_000_000))
-    }
-
-    /// The error for `rc`, with the diagnostic message and matched DN libldap kept.
-    static func error(_ ld: OpaquePointer, _ rc: Int32, _ operation: String) -> LDAPError {
-        var message: UnsafeMutablePointer<CChar>?
-        var matched: UnsafeMutablePointer<CChar>?
-        ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &message)
-        ldap_get_option(ld, LDAP_OPT_MATCHED_DN, &matched)
-        defer {
-            if let message { ldap_memfree(message) }
-            if let matched { ldap_memfree(matched) }
-        }
-        return LDAPError(code: LDAPResultCode(rawValue: rc), operation: operation,
-                         diagnosticMessage: message.map { String(cString: $0) } ?? "",
-                         matchedDN: matched.map { String(cString: $0) } ?? "")
     }
 
     static func withBerval<R>(_ data: Data, _ body: (UnsafeMutablePointer<berval>) -> R) -> R {

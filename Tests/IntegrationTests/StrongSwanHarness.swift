@@ -87,35 +87,10 @@ func shellQuote(_ text: String) -> String { "'" + text.replacingOccurrences(of: 
 struct BackgroundProcess: Sendable {
     let pid: pid_t
 
-    /// Spawns `executable` with a clean signal mask; stdout and stderr go to `outputPath`.
+    /// Spawns `executable` in its own process group with a clean signal mask; stdout and
+    /// stderr are appended to `outputPath`.
     static func spawn(_ executable: String, _ arguments: [String], outputPath: String) throws -> BackgroundProcess {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o640)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptySet = sigset_t()
-        sigemptyset(&emptySet)
-        posix_spawnattr_setsigmask(&attributes, &emptySet)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        // Own process group: a Ctrl-C on the test run does not hit charon half-way.
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for arg in argv { free(arg) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-        guard rc == 0 else {
-            throw HarnessError.commandFailed(command: executable, status: rc, output: String(cString: strerror(rc)))
-        }
-        return BackgroundProcess(pid: pid)
+        BackgroundProcess(pid: try Subprocess.spawn(executable, arguments, outputPath: outputPath, append: true, ownProcessGroup: true))
     }
 
     /// Whether the process has exited (reaps it if so).
