@@ -82,6 +82,7 @@ let package = Package(
                 "Directory",
                 "EST",
                 "LDAPClient",
+                "Mail",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,6 +115,7 @@ let package = Package(
                 "Directory",
                 "EST",
                 "LDAPClient",
+                "Mail",
                 "ManagedSlapd",
                 "Subscription",
                 "Web",
@@ -178,13 +180,19 @@ let package = Package(
             name: "DirectoryTests",
             dependencies: ["Directory"]
         ),
+        // Helpers shared by the test targets: free ports, scratch directories, the aiosmtpd
+        // test server, process clean-up at exit.
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "MailTests",
-            dependencies: ["Mail"]
+            dependencies: ["Mail", "TestSupport"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Subscription"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -148,6 +148,68 @@ public struct Application: DirectoryObject, Hashable {
         }
     }
 
+    /// Every invalid field, not only the first (for a form that marks each one): the same
+    /// checks as ``validate()``, repeated with each field found invalid replaced by a valid
+    /// stand-in until the application passes. At most `limit` problems; a field is named
+    /// once.
+    public func problems(limit: Int = 100) -> [InvalidFieldError] {
+        var copy = self
+        var found: [InvalidFieldError] = []
+        while found.count < limit {
+            do {
+                try copy.validate()
+                return found
+            } catch let error as InvalidFieldError {
+                if found.contains(where: { $0.field == error.field }) { return found }
+                found.append(error)
+                guard copy.substitute(error.field, index: found.count) else { return found }
+            } catch {
+                found.append(InvalidFieldError(field: "application", message: "\(error)"))
+                return found
+            }
+        }
+        return found
+    }
+
+    /// Replaces the value of `field` (a path such as `converters[1].firmware`) with a valid
+    /// stand-in; false when the field is not one the applicant fills in.
+    private mutating func substitute(_ field: String, index: Int) -> Bool {
+        let unique = "standin-\(index)"
+        switch field {
+        case "name": name = unique
+        case "mail": mail = "standin@example.com"
+        case "billingMethod": billingMethod = Subscriber.billingMethods[0]
+        case "converters": converters = [RequestedConverter(name: unique, address: "192.0.2.1", model: "standin", firmware: "1",
+                                                            ikeVersions: [2], ikeProposals: [])]
+        case "destinations": destinations = [RequestedDestination(network: "192.0.2.0/24", protocol: "any")]
+        default:
+            let parts = field.split(separator: ".", maxSplits: 1)
+            guard parts.count == 2, let open = parts[0].firstIndex(of: "["), parts[0].hasSuffix("]"),
+                  let i = Int(parts[0][parts[0].index(after: open)..<parts[0].index(before: parts[0].endIndex)]) else { return false }
+            switch (parts[0][..<open], parts[1]) {
+            case ("converters", let key) where i < converters.count:
+                switch key {
+                case "name": converters[i].name = unique
+                case "address": converters[i].address = "192.0.2.1"
+                case "model": converters[i].model = "standin"
+                case "firmware": converters[i].firmware = "1"
+                case "ikeVersions": converters[i].ikeVersions = [2]
+                case "ikeProposals": converters[i].ikeProposals = []
+                default: return false
+                }
+            case ("destinations", let key) where i < destinations.count:
+                switch key {
+                case "network": destinations[i].network = "192.0.2.0/24"
+                case "protocol": destinations[i].protocol = "tcp"
+                case "ports": destinations[i].ports = []
+                default: return false
+                }
+            default: return false
+            }
+        }
+        return true
+    }
+
     /// Runs `body`, rewriting `model.field` in its error to `prefix.field`.
     private static func renaming(_ prefix: String, _ model: String, _ body: () throws -> Void) throws {
         do { try body() } catch var error as InvalidFieldError {

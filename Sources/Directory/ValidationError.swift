@@ -39,15 +39,17 @@ enum Validate {
         }
     }
 
-    /// A mail address: local@domain, ASCII domain with a dot, no spaces or control characters.
+    /// A mail address: local@domain in ASCII (what Tollgate's verdict mails can be sent
+    /// to), a domain with a dot, no spaces, control characters or `()<>,;:\"[]`.
     static func mail(_ value: String, field: String = "mail") throws {
         let parts = value.split(separator: "@", omittingEmptySubsequences: false)
         let ok = parts.count == 2 && !parts[0].isEmpty && parts[0].count <= 64
             && parts[1].contains(".") && !parts[1].hasPrefix(".") && !parts[1].hasSuffix(".")
             && parts[1].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }
+            && parts[0].allSatisfy(\.isASCII)
             && !parts[0].contains(where: { $0.isWhitespace || "()<>,;:\\\"[]".contains($0) || $0.unicodeScalars.contains { $0.properties.generalCategory == .control } })
             && value.count <= 254
-        if !ok { throw InvalidFieldError(field: field, message: "\"\(value.prefix(60))\" is not a mail address (name@example.com)") }
+        if !ok { throw InvalidFieldError(field: field, message: "\"\(value.prefix(60))\" is not a mail address (name@example.com, ASCII only)") }
     }
 
     /// One of `allowed` (case-insensitive); returns the canonical spelling.

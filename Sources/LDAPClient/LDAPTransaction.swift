@@ -47,9 +47,12 @@ extension LDAPClient {
     /// failing write as slapd reports it; callers that want the other writes applied retry
     /// them one by one. A lost connection retries the whole transaction on a new one
     /// (within the reconnect window).
-    public func transaction(_ writes: [LDAPWrite]) async throws {
+    ///
+    /// `beforeCommit` runs after slapd accepted every write and before the commit is
+    /// sent (tests use it to kill a process with a transaction open).
+    public func transaction(_ writes: [LDAPWrite], beforeCommit: (@Sendable () async -> Void)? = nil) async throws {
         guard !writes.isEmpty else { return }
-        try await withPooledConnection { try await $0.transactionAsync(writes) }
+        try await withPooledConnection { try await $0.transactionAsync(writes, beforeCommit: beforeCommit) }
     }
 }
 
@@ -57,7 +60,7 @@ extension LDAPConnection {
     /// RFC 5805 Transaction Specification control.
     static let transactionSpecificationOID = "1.3.6.1.1.21.2"
 
-    func transactionAsync(_ writes: [LDAPWrite]) async throws {
+    func transactionAsync(_ writes: [LDAPWrite], beforeCommit: (@Sendable () async -> Void)? = nil) async throws {
         try await performAsync { session in
             let start = await roundTrip(session) { ld, msgid in ldap_txn_start(ld, nil, nil, msgid) }
             try Self.check(start) { "start transaction" }
@@ -74,6 +77,7 @@ extension LDAPConnection {
                     break
                 }
             }
+            if failure == nil, let beforeCommit { await beforeCommit() }
             let commit: Int32 = failure == nil ? 1 : 0
             let end = await Self.withBervalAsync(txnID) { id in
                 await roundTrip(session) { ld, msgid in ldap_txn_end(ld, commit, id, nil, nil, msgid) }

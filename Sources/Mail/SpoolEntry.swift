@@ -19,9 +19,13 @@ public struct SpoolEntry: Codable, Sendable, Equatable {
     public var lastError: String?
     /// When it was delivered (entries under `sent/` only).
     public var sentAt: Date?
+    /// What the mail is about, for the history and for resolving held mail, e.g.
+    /// `kind`, `applicationId`, `orgNumber`; `holderPID` on held entries.
+    public var metadata: [String: String]?
 
     public init(id: String, from: String, to: [String], subject: String, created: Date,
-                attempts: Int = 0, nextAttempt: Date, lastError: String? = nil, sentAt: Date? = nil) {
+                attempts: Int = 0, nextAttempt: Date, lastError: String? = nil, sentAt: Date? = nil,
+                metadata: [String: String]? = nil) {
         self.id = id
         self.from = from
         self.to = to
@@ -31,5 +35,6 @@ public struct SpoolEntry: Codable, Sendable, Equatable {
         self.nextAttempt = nextAttempt
         self.lastError = lastError
         self.sentAt = sentAt
+        self.metadata = metadata
     }
 }

@@ -10,6 +10,15 @@ public struct ApplicationRequest: Codable, Sendable, Hashable {
         public var firmware: String
         public var ikeVersions: [Int]
         public var ikeProposals: [String]
+
+        public init(name: String, address: String, model: String, firmware: String, ikeVersions: [Int], ikeProposals: [String]) {
+            self.name = name
+            self.address = address
+            self.model = model
+            self.firmware = firmware
+            self.ikeVersions = ikeVersions
+            self.ikeProposals = ikeProposals
+        }
     }
 
     public struct DestinationRequest: Codable, Sendable, Hashable {
@@ -17,6 +26,12 @@ public struct ApplicationRequest: Codable, Sendable, Hashable {
         public var `protocol`: String
         /// Ports or ranges ("443", "8000-8100"); empty or absent: every port.
         public var ports: [String]?
+
+        public init(network: String, protocol: String, ports: [String]? = nil) {
+            self.network = network
+            self.protocol = `protocol`
+            self.ports = ports
+        }
     }
 
     public var organisation: String
@@ -24,6 +39,15 @@ public struct ApplicationRequest: Codable, Sendable, Hashable {
     public var billingMethod: String
     public var converters: [ConverterRequest]
     public var destinations: [DestinationRequest]
+
+    public init(organisation: String, mail: String, billingMethod: String, converters: [ConverterRequest],
+                destinations: [DestinationRequest]) {
+        self.organisation = organisation
+        self.mail = mail
+        self.billingMethod = billingMethod
+        self.converters = converters
+        self.destinations = destinations
+    }
 
     /// Decodes a body, naming the field that is missing or of the wrong type.
     public static func decode(_ body: Data) throws(SubscriptionError) -> ApplicationRequest {
@@ -55,14 +79,27 @@ public struct ApplicationRequest: Codable, Sendable, Hashable {
         }
     }
 
-    /// The application entry this request becomes (validated, state pending).
-    public func application(id: String, tokenHash: String, received: Date = Date()) throws(SubscriptionError) -> Application {
-        let application = Application(
+    /// Every invalid field (the same rules as ``application(id:tokenHash:received:)``),
+    /// named as in the JSON body (`organisation`, `converters[1].firmware`, …); empty when
+    /// the request is valid. The web form shows each next to its field.
+    public func problems() -> [InvalidFieldError] {
+        draft(id: "app-0", tokenHash: "", received: Date()).problems().map {
+            $0.field == "name" ? InvalidFieldError(field: "organisation", message: $0.message) : $0
+        }
+    }
+
+    func draft(id: String, tokenHash: String, received: Date) -> Application {
+        Application(
             id: id, name: organisation, mail: mail, billingMethod: billingMethod.lowercased(),
             converters: converters.map { .init(name: $0.name, address: $0.address, model: $0.model, firmware: $0.firmware,
                                                ikeVersions: $0.ikeVersions, ikeProposals: $0.ikeProposals) },
             destinations: destinations.map { .init(network: $0.network, protocol: $0.protocol.lowercased(), ports: $0.ports ?? []) },
             statusTokenHash: tokenHash, received: received)
+    }
+
+    /// The application entry this request becomes (validated, state pending).
+    public func application(id: String, tokenHash: String, received: Date = Date()) throws(SubscriptionError) -> Application {
+        let application = draft(id: id, tokenHash: tokenHash, received: received)
         do {
             try application.validate()
         } catch let error as InvalidFieldError {

@@ -2,21 +2,35 @@ import Directory
 import Foundation
 import LDAPClient
 import Logging
+import Mail
 
 /// Subscription applications: intake, automatic review, status, operator decisions and
-/// approval into a new tenant.
+/// approval into a new tenant, with verdict mails and history.
 ///
-/// Mail and the web form plug in on top: ``submit(_:)`` returns what an acknowledgement
-/// needs (ID and token), ``approve(id:actor:)`` what a welcome mail needs.
+/// History (store 204): `application.received`, `application.rejected`,
+/// `application.approved` in the global history (by application ID); the new tenant's
+/// history starts with `application.received`, `application.approved`,
+/// `credentials.issued` and `subscriber.added` (in the tenant's transaction); status
+/// reads add `api.application.status`, verdict mails `mail.spooled` (and the server's
+/// delivery `mail.sent`), under the tenant once there is one.
 public struct ApplicationService: Sendable {
     public let store: DirectoryStore
     public let rules: ReviewRules
     public let logger: Logger
+    public let history: HistoryRecorder
+    /// Verdict mails; nil sends none.
+    public let mailer: ApplicationMailer?
 
-    public init(store: DirectoryStore, rules: ReviewRules = .default, logger: Logger = Logger(label: "tollgate.subscription")) {
+    /// - Parameters:
+    ///   - writer: Batches history writes (the server's hot paths); nil writes them at once.
+    ///   - mailer: Where verdict mails go; nil sends none.
+    public init(store: DirectoryStore, rules: ReviewRules = .default, logger: Logger = Logger(label: "tollgate.subscription"),
+                writer: BatchedWriter? = nil, mailer: ApplicationMailer? = nil) {
         self.store = store
         self.rules = rules
         self.logger = logger
+        self.history = HistoryRecorder(store: store, writer: writer, logger: logger)
+        self.mailer = mailer
     }
 
     /// The outcome of an intake.
@@ -44,21 +58,34 @@ public struct ApplicationService: Sendable {
     // MARK: - Intake
 
     /// Validates, reviews and stores an application; records `application.received`
-    /// (and the verdict) in the global history.
+    /// (and the verdict) in the global history. A rule rejection is mailed.
     public func submit(_ request: ApplicationRequest) async throws(SubscriptionError) -> Submission {
         let id = Secrets.applicationID()
         let token = Secrets.statusToken()
         var application = try request.application(id: id, tokenHash: Secrets.hashToken(token))
         let violation = rules.violation(of: application)
+        var held: SpoolEntry?
         if let violation {
             application.state = "rejected"
             application.verdictReason = violation
+            if let mailer {
+                held = try await mailer.hold(mailer.rejectedMessage(application, reason: violation),
+                                             kind: ApplicationMailer.rejectedKind, application: application)
+            }
         }
-        try await directory("store application \(id)") {
-            try await store.client.add(dn(id), attributes: application.entryAttributes)
+        do {
+            try await directory("store application \(id)") {
+                try await store.client.add(dn(id), attributes: application.entryAttributes)
+            }
+        } catch {
+            await mailer?.discard(held, logger: logger)
+            throw error
         }
         await record("application.received", id: id, data: ["organisation": application.name, "state": application.state])
-        if let violation { await record("application.rejected", id: id, data: ["reason": violation]) }
+        if let violation {
+            await record("application.rejected", id: id, data: ["reason": violation])
+            await release(held, application: application, orgNumber: nil)
+        }
         var submission = Submission(id: id, statusToken: token, state: application.state, verdictReason: violation)
         if violation == nil && rules.autoApprove {
             let approval = try await approve(id: id, actor: "system", reason: "all review rules passed (automatic approval)")
@@ -82,9 +109,14 @@ public struct ApplicationService: Sendable {
 
     /// The application if `token` is its status token; nil otherwise (unknown ID and
     /// wrong token look the same).
+    ///
+    /// Records `api.application.status` (under the tenant once approved), batched when
+    /// the service has a writer.
     public func status(id: String, token: String) async throws(SubscriptionError) -> Application? {
         guard let application = try await application(id: id), let hash = application.statusTokenHash,
               Secrets.verifyToken(token, against: hash) else { return nil }
+        await history.record("api.application.status", orgNumber: application.orgNumber, actor: "applicant",
+                             data: ["applicationId": id, "state": application.state])
         return application
     }
 
@@ -104,38 +136,96 @@ public struct ApplicationService: Sendable {
 
     // MARK: - Decisions
 
-    /// Rejects a pending application with `reason` (shown to the applicant).
-    public func reject(id: String, reason: String, actor: String = "operator") async throws(SubscriptionError) {
+    /// Rejects a pending application with `reason` (shown to the applicant and mailed).
+    /// Returns the verdict mail's spool entry, if one was written.
+    @discardableResult
+    public func reject(id: String, reason: String, actor: String = "operator") async throws(SubscriptionError) -> SpoolEntry? {
         guard !reason.isEmpty, reason.count <= 1024 else {
             throw .invalidField(InvalidFieldError(field: "reason", message: "give a reason of 1 to 1024 characters"))
         }
+        guard reason.unicodeScalars.allSatisfy({ $0.properties.generalCategory != .control }) else {
+            throw .invalidField(InvalidFieldError(field: "reason", message: "contains a control character (line breaks included)"))
+        }
         guard let application = try await application(id: id) else { throw .notFound(id) }
         guard application.state == "pending" else { throw .alreadyDecided(id, state: application.state) }
+        var held: SpoolEntry?
+        if let mailer {
+            held = try await mailer.hold(mailer.rejectedMessage(application, reason: reason),
+                                         kind: ApplicationMailer.rejectedKind, application: application)
+        }
         do {
             try await store.client.modify(dn(id), [.delete("tgState", ["pending"]), .add("tgState", ["rejected"]),
                                                    .replace("tgVerdictReason", [reason])])
         } catch let error as LDAPError where error.code == .noSuchAttribute {
+            await mailer?.discard(held, logger: logger)
             throw .alreadyDecided(id, state: "decided")
         } catch {
+            await mailer?.discard(held, logger: logger)
             throw .directory("reject application \(id): \(error)")
         }
         await record("application.rejected", id: id, actor: actor, data: ["reason": reason])
+        return await release(held, application: application, orgNumber: nil)
     }
 
     /// Approves a pending application: issues an organisation number and subscriber ID
     /// and creates the tenant (see ``TenantCreation``); returns the credentials once.
     public func approve(id: String, actor: String = "operator", reason: String = "approved by an operator") async throws(SubscriptionError) -> Approval {
+        try await approveAndMail(id: id, actor: actor, reason: reason).approval
+    }
+
+    /// ``approve(id:actor:reason:)`` that also returns the verdict mail's spool entry.
+    ///
+    /// The mail (with the signature) is held in the spool before the tenant's
+    /// transaction, released after its commit and discarded if it fails.
+    public func approveAndMail(id: String, actor: String = "operator",
+                               reason: String = "approved by an operator") async throws(SubscriptionError) -> (approval: Approval, mail: SpoolEntry?) {
         guard let application = try await application(id: id) else { throw .notFound(id) }
         guard application.state == "pending" else { throw .alreadyDecided(id, state: application.state) }
-        let approval = try await TenantCreation(store: store, application: application, reason: reason, logger: logger).run()
-        await record("application.approved", id: id, actor: actor, data: ["orgNumber": approval.orgNumber, "subscriberId": approval.subscriberId])
-        do {
-            try await store.record(HistoryEvent(type: "subscriber.added", orgNumber: approval.orgNumber, actor: actor,
-                                                data: Self.json(["applicationId": id])))
-        } catch {
-            logger.warning("could not record subscriber.added", metadata: ["org": "\(approval.orgNumber)", "error": "\(error)"])
+        let creation = TenantCreation(store: store, application: application, reason: reason, actor: actor, logger: logger)
+        for _ in 1...TenantCreation.maximumAttempts {
+            let org = try await creation.allocate()
+            let approval = Approval(applicationId: id, orgNumber: org, subscriberId: "\(org)-01", signature: Secrets.signature())
+            var held: SpoolEntry?
+            if let mailer {
+                held = try await mailer.hold(mailer.approvedMessage(application, approval), kind: ApplicationMailer.approvedKind,
+                                             application: application, orgNumber: org)
+            }
+            let committed: Bool
+            do {
+                committed = try await creation.commit(org: org, signature: approval.signature)
+            } catch {
+                await mailer?.discard(held, logger: logger)
+                throw error
+            }
+            guard committed else {
+                // A tenant with this number was made outside the counter: take the next.
+                await mailer?.discard(held, logger: logger)
+                continue
+            }
+            await record("application.approved", id: id, actor: actor, data: ["orgNumber": org, "subscriberId": approval.subscriberId])
+            let mail = await release(held, application: application, orgNumber: org)
+            return (approval, mail)
         }
-        return approval
+        throw .directory("every organisation number tried exists already; check \(creation.counterDN) against ou=subscribers")
+    }
+
+    /// Releases a held verdict mail after its verdict was committed and records
+    /// `mail.spooled`. If the release fails the mail stays held; a server releases it once
+    /// this process has ended.
+    @discardableResult
+    func release(_ held: SpoolEntry?, application: Application, orgNumber: String?) async -> SpoolEntry? {
+        guard let held, let mailer else { return nil }
+        do {
+            let released = try await mailer.release(held)
+            await history.record("mail.spooled", orgNumber: orgNumber, actor: "system", data: [
+                "mailId": released.id, "kind": released.metadata?["kind"] ?? "", "applicationId": application.id,
+                "to": released.to.joined(separator: ","), "subject": released.subject,
+                "queue": mailer.forDelivery ? "pending" : "outbox"])
+            return released
+        } catch {
+            logger.error("verdict mail stays held (a server releases it)", metadata: ["id": "\(held.id)", "error": "\(error)"])
+            return held
+        }
     }
 
     // MARK: - Helpers
@@ -148,18 +238,10 @@ public struct ApplicationService: Sendable {
     func record(_ type: String, id: String, actor: String = "system", data: [String: String]) async {
         var fields = data
         fields["applicationId"] = id
-        do {
-            try await store.record(HistoryEvent(type: type, actor: actor, data: Self.json(fields)))
-        } catch {
-            logger.warning("could not record \(type)", metadata: ["application": "\(id)", "error": "\(error)"])
-        }
+        await history.record(type, actor: actor, data: fields)
     }
 
-    static func json(_ fields: [String: String]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(fields)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
-    }
+    static func json(_ fields: [String: String]) -> String { HistoryRecorder.json(fields) }
 
     func directory<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws(SubscriptionError) -> T {
         do {

@@ -26,6 +26,15 @@ public enum Secrets {
     /// A subscriber signature (192 bits, 32 characters).
     public static func signature() -> String { base64URL(randomBytes(24)) }
 
+    /// `{SSHA512}` of `password` as slapd's pw-sha2 module writes and checks it: base64 of
+    /// SHA-512(password ‖ salt) ‖ salt with an 8-byte random salt. Lets a new tenant's
+    /// signature be part of the tenant's LDAP transaction; slapd verifies it on bind.
+    public static func ssha512(_ password: String) -> String {
+        let salt = randomBytes(8)
+        let digest = SHA512.hash(data: Array(password.utf8) + salt)
+        return "{SSHA512}" + Data(Array(digest) + salt).base64EncodedString()
+    }
+
     /// `sha256$SALT$HASH` (hex) of `token` with a fresh 16-byte salt.
     public static func hashToken(_ token: String) -> String {
         let salt = randomBytes(16)

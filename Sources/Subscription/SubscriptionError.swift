@@ -14,6 +14,8 @@ public enum SubscriptionError: Error, Sendable, CustomStringConvertible {
     case badRules(String, String)
     /// The directory refused or failed; nothing of the tenant was written.
     case directory(String)
+    /// The verdict mail could not be written to the spool; nothing was decided.
+    case mail(String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum SubscriptionError: Error, Sendable, CustomStringConvertible {
         case .alreadyDecided(let id, let state): return "application \(id) is \(state) already; only pending applications can be decided"
         case .badRules(let path, let why): return "review rules \(path): \(why) (see docs/subscription.md for the format)"
         case .directory(let why): return "directory: \(why)"
+        case .mail(let why): return "mail spool: \(why) (nothing was decided; fix the spool directory and retry)"
         }
     }
 

@@ -4,9 +4,10 @@ import LDAPClient
 import Logging
 
 /// Turns a pending application into a tenant: allocates an organisation number, then
-/// writes the subscriber with its containers, converters and destinations and the
-/// application's outcome in ONE LDAP transaction. Then the signature is set with the
-/// password modify operation (slapd hashes it).
+/// writes the subscriber (with its signature's salted hash in `userPassword`), its
+/// containers, converters, destinations, the first history events and the application's
+/// outcome in ONE LDAP transaction: a crash or failure at any point leaves the whole
+/// tenant or none of it.
 ///
 /// The counter lives on `cn=org-number-counter,ou=applications` (`tgOrgNumber`). One
 /// modify deletes the value read and adds the next one; if a concurrent approver moved
@@ -20,6 +21,7 @@ struct TenantCreation: Sendable {
     let store: DirectoryStore
     let application: Application
     let reason: String
+    let actor: String
     let logger: Logger
 
     /// The first organisation number issued on an empty directory is this plus one.
@@ -29,37 +31,32 @@ struct TenantCreation: Sendable {
     var counterDN: DistinguishedName { store.layout.applications.child("cn", "org-number-counter") }
     var applicationDN: DistinguishedName { store.layout.applications.child("tgApplicationId", application.id) }
 
-    func run() async throws(SubscriptionError) -> ApplicationService.Approval {
-        for _ in 1...Self.maximumAttempts {
-            let org = try await allocate()
-            do {
-                let writes = try tenantWrites(org: org)
-                let client = store.client
-                try await TransactionGate.shared.run { try await client.transaction(writes) }
-            } catch let error as LDAPError where error.code == .noSuchAttribute {
-                // The application's state moved under us: decided concurrently.
-                let now = try? await store.client.read(applicationDN, attributes: ["tgState"])
-                throw .alreadyDecided(application.id, state: now?["tgState"] ?? "gone")
-            } catch let error as LDAPError where error.code == .entryAlreadyExists && error.operation.contains("tgOrgNumber=\(org),") {
-                // A tenant with this number was made outside the counter: take the next.
-                continue
-            } catch let error as SubscriptionError {
-                throw error
-            } catch {
-                throw .directory("create the tenant for application \(application.id) (nothing was written): \(error)")
+    /// Commits the tenant `org` with `signature`. Returns false when a tenant with that
+    /// number exists already (made outside the counter: allocate the next one); throws
+    /// ``SubscriptionError/alreadyDecided(_:state:)`` when the application was decided
+    /// concurrently and ``SubscriptionError/directory(_:)`` for anything else. Nothing is
+    /// written unless it returns true.
+    func commit(org: String, signature: String) async throws(SubscriptionError) -> Bool {
+        do {
+            let writes = try tenantWrites(org: org, signature: signature)
+            let client = store.client
+            let pause = TestPause.current
+            try await TransactionGate.shared.run {
+                try await client.transaction(writes, beforeCommit: pause?.phase == .inTransaction ? { await pause?.wait() } : nil)
             }
-            let signature = Secrets.signature()
-            do {
-                try await store.setSignature(orgNumber: org, signature: signature)
-            } catch {
-                // Undo: no tenant without a signature; the application is pending again.
-                try? await store.client.deleteSubtree(store.layout.subscriber(org))
-                try? await store.client.modify(applicationDN, [.replace("tgState", ["pending"]), .delete("tgOrgNumber"), .delete("tgVerdictReason")])
-                throw .directory("set the signature of tenant \(org) (the tenant was removed again): \(error)")
-            }
-            return .init(applicationId: application.id, orgNumber: org, subscriberId: "\(org)-01", signature: signature)
+        } catch let error as LDAPError where error.code == .noSuchAttribute {
+            // The application's state moved under us: decided concurrently.
+            let now = try? await store.client.read(applicationDN, attributes: ["tgState"])
+            throw .alreadyDecided(application.id, state: now?["tgState"] ?? "gone")
+        } catch let error as LDAPError where error.code == .entryAlreadyExists && error.operation.contains("tgOrgNumber=\(org),") {
+            return false
+        } catch let error as SubscriptionError {
+            throw error
+        } catch {
+            throw .directory("create the tenant for application \(application.id) (nothing was written): \(error)")
         }
-        throw .directory("every organisation number tried exists already; check \(counterDN) against ou=subscribers")
+        if let pause = TestPause.current, pause.phase == .afterCommit { await pause.wait() }
+        return true
     }
 
     /// Issues the next organisation number: one modify deletes the value read and adds
@@ -109,16 +106,34 @@ struct TenantCreation: Sendable {
     }
 
     /// Every write of the tenant, the application's outcome last.
-    func tenantWrites(org: String) throws(SubscriptionError) -> [LDAPWrite] {
+    func tenantWrites(org: String, signature: String) throws(SubscriptionError) -> [LDAPWrite] {
         let layout = store.layout
         let subscriber = Subscriber(orgNumber: org, subscriberId: "\(org)-01", name: application.name, mail: application.mail,
                                     billingMethod: application.billingMethod, state: "active")
         var writes: [LDAPWrite] = [
-            add(layout.subscriber(org), subscriber.entryAttributes + [("tgApplicationId", [application.id])]),
+            add(layout.subscriber(org), subscriber.entryAttributes + [("tgApplicationId", [application.id]),
+                                                                      ("userPassword", [Secrets.ssha512(signature)])]),
         ]
         for container in DirectoryLayout.tenantContainers {
             writes.append(add(layout.subscriber(org).child("ou", container.name), [
                 ("objectClass", ["organizationalUnit"]), ("ou", [container.name]), ("description", [container.description])]))
+        }
+        // The tenant's history starts with the exchanges so far (the global history keeps
+        // its own copies).
+        let historyEvents = [
+            HistoryEvent(type: "application.received", orgNumber: org, actor: "applicant",
+                         data: ApplicationService.json(["applicationId": application.id]), time: application.received),
+            HistoryEvent(type: "application.approved", orgNumber: org, actor: actor,
+                         data: ApplicationService.json(["applicationId": application.id, "reason": reason])),
+            HistoryEvent(type: "subscriber.added", orgNumber: org, actor: actor,
+                         data: ApplicationService.json(["applicationId": application.id])),
+            HistoryEvent(type: "credentials.issued", orgNumber: org, actor: actor,
+                         data: ApplicationService.json(["subscriberId": "\(org)-01", "credential": "signature"])),
+        ]
+        do {
+            for event in historyEvents { writes.append(try store.historyWrite(event)) }
+        } catch {
+            throw .directory("history event: \(error)")
         }
         do {
             try subscriber.validate()

@@ -17,12 +17,16 @@ public enum TollgateServer {
         public var version: String
         /// TLS settings; nil serves plain HTTP (tests and development only).
         public var tls: TLSConfiguration?
+        /// Public base URL for links the server shows (the form's status URL); nil: the
+        /// request's own host.
+        public var publicURL: String?
 
-        public init(host: String, port: Int, version: String, tls: TLSConfiguration?) {
+        public init(host: String, port: Int, version: String, tls: TLSConfiguration?, publicURL: String? = nil) {
             self.host = host
             self.port = port
             self.version = version
             self.tls = tls
+            self.publicURL = publicURL
         }
     }
 
@@ -35,7 +39,11 @@ public enum TollgateServer {
         HealthController(store: store, version: configuration.version).addRoutes(to: router)
         PKIController(authority: authority, store: store).addRoutes(to: router)
         ESTController(service: enrollment).addRoutes(to: router)
-        applications.map { ApplicationController(service: $0).addRoutes(to: router) }
+        if let applications {
+            ApplicationController(service: applications).addRoutes(to: router)
+            ApplicationFormController(service: applications, scheme: configuration.tls == nil ? "http" : "https",
+                                      publicURL: configuration.publicURL).addRoutes(to: router)
+        }
         let server: HTTPServerBuilder = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         return Application(
             router: router,

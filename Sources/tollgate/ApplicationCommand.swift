@@ -1,6 +1,7 @@
 import ArgumentParser
 import Directory
 import Foundation
+import Mail
 import Subscription
 
 /// `tollgate admin application list|show|approve|reject`.
@@ -58,14 +59,21 @@ struct ApplicationCommand: AsyncParsableCommand {
     struct Approve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Approve a pending application: create the tenant and print its credentials once.",
-            discussion: "The signature is printed once and stored only as slapd's salted hash.")
+            discussion: """
+            The signature is printed once and stored only as slapd's salted hash. The verdict mail (with the \
+            credentials) is written to the mail spool of --data (or --mail-spool); `tollgate serve` on that \
+            directory sends it, or writes it to DIR/outbox when it has no SMTP host.
+            """)
         @OptionGroup var directory: DirectoryOptions
         @Argument(help: "Application ID (app-…).") var id: String
+        @OptionGroup var mail: VerdictMailOptions
         @OptionGroup var output: JSONFlag
 
         func run() async throws {
             try await withStore(directory) { store in
-                let approval = try await ApplicationService(store: store).approve(id: id, actor: ApplicationCommand.actor())
+                let service = ApplicationService(store: store, mailer: try mail.mailer(directory))
+                let (approval, entry) = try await service.approveAndMail(id: id, actor: ApplicationCommand.actor())
+                mail.report(entry, service)
                 if output.json { return try Output.json(approval) }
                 Output.fields([("application", approval.applicationId), ("organisation number", approval.orgNumber),
                                ("subscriber id", approval.subscriberId), ("signature", approval.signature)])
@@ -75,15 +83,53 @@ struct ApplicationCommand: AsyncParsableCommand {
     }
 
     struct Reject: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reject a pending application with a reason the applicant sees.")
+        static let configuration = CommandConfiguration(
+            abstract: "Reject a pending application with a reason the applicant sees.",
+            discussion: "The verdict mail is spooled like approve's.")
         @OptionGroup var directory: DirectoryOptions
         @Argument(help: "Application ID (app-…).") var id: String
-        @Option(name: .long, help: "Why (shown to the applicant as the verdict).") var reason: String
+        @Option(name: .long, help: "Why (shown to the applicant as the verdict and mailed).") var reason: String
+        @OptionGroup var mail: VerdictMailOptions
 
         func run() async throws {
             try await withStore(directory) { store in
-                try await ApplicationService(store: store).reject(id: id, reason: reason, actor: ApplicationCommand.actor())
+                let service = ApplicationService(store: store, mailer: try mail.mailer(directory))
+                let entry = try await service.reject(id: id, reason: reason, actor: ApplicationCommand.actor())
                 print("rejected \(id)")
+                mail.report(entry, service)
+            }
+        }
+    }
+
+    /// Where `approve` and `reject` spool the verdict mail.
+    struct VerdictMailOptions: ParsableArguments {
+        @Option(name: .long, help: "Data directory whose mail spool (DIR/outbox) gets the verdict mail (default: --data).") var mailSpool: String?
+        @Option(name: .long, help: "Sender (default: the one `tollgate serve` recorded in DIR/mail-settings.json, else tollgate@localhost).") var mailFrom: String?
+        @Option(name: .long, help: "Tollgate's public URL for the mail's next steps (default: the server's, from DIR/mail-settings.json).") var publicUrl: String?
+        @Flag(name: .long, help: "Send no verdict mail.") var noMail = false
+
+        /// The mailer, or nil with --no-mail or when there is no spool directory.
+        func mailer(_ directory: DirectoryOptions) throws -> ApplicationMailer? {
+            guard !noMail, let spoolDirectory = mailSpool ?? directory.data else { return nil }
+            let settings = MailSettings.load(directory: spoolDirectory)
+            // Without settings no server has run there yet: pending/, which the first one delivers.
+            return ApplicationMailer(spool: try MailSpool(directory: spoolDirectory), from: mailFrom ?? settings?.from ?? MailSettings.defaultFrom,
+                                     forDelivery: settings?.delivery != "outbox", publicURL: publicUrl ?? settings?.publicURL)
+        }
+
+        func report(_ entry: SpoolEntry?, _ service: ApplicationService) {
+            guard let mailer = service.mailer else {
+                Output.note(noMail ? "no verdict mail (--no-mail)" : "no verdict mail: give --mail-spool DIR (the server's data directory) to spool one")
+                return
+            }
+            guard let entry else { return }
+            let path = mailer.spool.heldDirectory.appendingPathComponent("\(entry.id).eml").path
+            if FileManager.default.fileExists(atPath: path) {
+                Output.note("verdict mail to \(entry.to.joined(separator: ", ")) is held in \(path); a running `tollgate serve` releases it")
+            } else if mailer.forDelivery {
+                Output.note("verdict mail to \(entry.to.joined(separator: ", ")) spooled as \(mailer.spool.pendingDirectory.path)/\(entry.id).eml; `tollgate serve` delivers it")
+            } else {
+                Output.note("verdict mail to \(entry.to.joined(separator: ", ")) written to \(mailer.spool.outbox.path)/\(entry.id).eml")
             }
         }
     }

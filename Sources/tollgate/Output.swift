@@ -33,6 +33,11 @@ enum Output {
         }
     }
 
+    /// An informational line on stderr (`tollgate: note: …`).
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data("tollgate: note: \(message)\n".utf8))
+    }
+
     static func error(_ message: String) {
         FileHandle.standardError.write(Data("tollgate: error: \(message)\n".utf8))
     }

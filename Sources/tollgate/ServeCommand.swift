@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import LDAPClient
 import Logging
+import Mail
 import ManagedSlapd
 import ServiceLifecycle
 import Subscription
@@ -40,6 +41,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most directory writes (certificate publications, history events) committed as one LDAP transaction; 1: each write on its own, history synchronous.") var writeBatch = 256
     @Option(name: .long, help: "Seconds a verified subscriber signature is trusted without a new LDAP bind (0: bind every time).") var credentialCacheSeconds = 60.0
     @Option(name: .long, help: "JSON file of subscription review rules (default: the built-in rules of docs/subscription.md).") var reviewRules: String?
+    @Option(name: .long, help: "Tollgate's public base URL for mails and the form's status URL (default: https://HOST:PORT of the request or of --host/--port).") var publicUrl: String?
+    @Option(name: .long, help: "SMTP server for verdict mails (default: none; mails are written to DIR/outbox as .eml).") var smtpHost: String?
+    @Option(name: .long, help: "SMTP port (587 submission; 25 for a relay).") var smtpPort = 587
+    @Option(name: .long, help: "STARTTLS: required, opportunistic or off (default: required with --smtp-user, else opportunistic).") var smtpStarttls: String?
+    @Option(name: .long, help: "SMTP AUTH user name (PLAIN or LOGIN).") var smtpUser: String?
+    @Option(name: .long, help: "File holding the SMTP password (or TOLLGATE_SMTP_PASSWORD).") var smtpPasswordFile: String?
+    @Option(name: .long, help: "PEM file of CA certificates trusted for the SMTP server's certificate (default: the system's).") var smtpCaFile: String?
+    @Option(name: .long, help: "Sender of Tollgate's mails.") var mailFrom = MailSettings.defaultFrom
+    @Option(name: .long, help: "Seconds before the first retry of a failed mail delivery (doubling up to --mail-retry-max).") var mailRetryInitial = 1.0
+    @Option(name: .long, help: "Longest wait between delivery attempts, in seconds.") var mailRetryMax = 300.0
+    @Option(name: .long, help: "Seconds between passes over the mail spool.") var mailPollInterval = 5.0
 
     func run() async throws {
         var logger = Logger(label: "tollgate")
@@ -99,6 +111,38 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
+    /// The mail configuration from the flags; writes `DIR/mail-settings.json` for the CLI.
+    private func mailSetup(urlHost: String, scheme: String) throws -> (configuration: MailConfiguration, mailer: ApplicationMailer) {
+        let mode: MailConfiguration.StartTLSMode
+        switch smtpStarttls ?? (smtpUser != nil ? "required" : "opportunistic") {
+        case "required": mode = .required
+        case "opportunistic": mode = .opportunistic
+        case "off", "none": mode = .none
+        case let other: throw ValidationError("--smtp-starttls \(other): use required, opportunistic or off")
+        }
+        var password: String?
+        if smtpUser != nil {
+            if let smtpPasswordFile {
+                password = try String(contentsOfFile: smtpPasswordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
+            } else if let env = ProcessInfo.processInfo.environment["TOLLGATE_SMTP_PASSWORD"] {
+                password = env
+            } else {
+                throw ValidationError("--smtp-user needs --smtp-password-file FILE or TOLLGATE_SMTP_PASSWORD")
+            }
+        }
+        let configuration = MailConfiguration(host: smtpHost, port: smtpPort, startTLS: mode, trustRootsPEMFile: smtpCaFile,
+                                              username: smtpUser, password: password, from: mailFrom)
+        do {
+            try MailMessage(from: mailFrom, to: [mailFrom], subject: "", text: "").validate()
+        } catch {
+            throw ValidationError("--mail-from \(mailFrom): \(error)")
+        }
+        let base = publicUrl ?? "\(scheme)://\(urlHost):\(port)"
+        let mailer = ApplicationMailer(spool: try MailSpool(directory: data), from: mailFrom, forDelivery: smtpHost != nil, publicURL: base)
+        try MailSettings(from: mailFrom, publicURL: base, delivery: smtpHost != nil ? "smtp" : "outbox").save(directory: data)
+        return (configuration, mailer)
+    }
+
     /// `ldap://HOST:PORT` becomes the full CRL URL of the CA entry; a URL with a path is kept.
     static func crlURL(_ url: String, _ layout: DirectoryLayout) -> String {
         let afterScheme = url.range(of: "://").map { url[$0.upperBound...] } ?? Substring(url)
@@ -115,6 +159,17 @@ struct ServeCommand: AsyncParsableCommand {
         let urlHost = host.contains(":") ? "[\(host)]" : host
         let profile = LeafProfile(validity: TimeInterval(certValidityDays) * 86_400,
                                   crlDistributionPoints: [crlLDAP, "\(scheme)://\(urlHost):\(port)/pki/crl"])
+        let mail = try mailSetup(urlHost: urlHost, scheme: scheme)
+        let batchedWriter = writeBatch > 1 ? writer : nil
+        let applications = ApplicationService(store: store, rules: try reviewRules.map { try ReviewRules.load(path: $0) } ?? .default,
+                                              logger: logger, writer: batchedWriter, mailer: mail.mailer)
+        let delivery = MailDelivery(
+            configuration: mail.configuration, spool: mail.mailer.spool,
+            retryPolicy: MailRetryPolicy(initial: .milliseconds(Int(mailRetryInitial * 1000)), multiplier: 2,
+                                         maximum: .milliseconds(Int(mailRetryMax * 1000))),
+            pollInterval: .milliseconds(Int(mailPollInterval * 1000)), logger: logger,
+            heldResolver: ApplicationMailer.heldResolver(applications: applications),
+            onEvent: ApplicationMailer.historyHandler(HistoryRecorder(store: store, writer: batchedWriter, logger: logger)))
         let enrollment = EnrollmentService(authority: authority, store: store, profile: profile, retryAfter: retryAfter,
                                            writer: writeBatch > 1 ? writer : nil, credentialCache: CredentialCache(ttl: max(0, credentialCacheSeconds)),
                                            logger: logger)
@@ -127,10 +182,10 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [any Service] = []
         if writeBatch > 1 { services.append(BatchedWriterService(writer: writer, logger: logger)) }
         services.append(CRLRefreshService(publisher: CRLPublisher(authority: authority, store: store), logger: logger))
+        services.append(delivery)
         let app = try TollgateServer.application(
-            configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls),
-            store: store, authority: authority, enrollment: enrollment,
-            applications: ApplicationService(store: store, rules: try reviewRules.map { try ReviewRules.load(path: $0) } ?? .default, logger: logger),
+            configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls, publicURL: publicUrl),
+            store: store, authority: authority, enrollment: enrollment, applications: applications,
             services: services, logger: logger)
         try await app.runService()
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Subscription
+import TestSupport
 import Testing
 
 /// The review rules file (`serve --review-rules`).

@@ -1,6 +1,7 @@
 import Foundation
 import LDAPClient
 import ManagedSlapd
+import TestSupport
 import Testing
 
 /// The built `tollgate` binary (run `swift build` first; the test script does).

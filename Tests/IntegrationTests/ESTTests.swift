@@ -2,6 +2,7 @@ import Directory
 import Foundation
 import LDAPClient
 import ManagedSlapd
+import TestSupport
 import Testing
 
 /// EST enrolment as strongSwan's `pki --est`/`--estca` does it, against `tollgate serve`.

@@ -2,6 +2,7 @@ import Directory
 import Foundation
 import LDAPClient
 import ManagedSlapd
+import TestSupport
 import Testing
 
 /// Converters enrolled by Tollgate over EST run IKEv2 between two real charons; after a

@@ -1,6 +1,7 @@
 import Foundation
 import LDAPClient
 import ManagedSlapd
+import TestSupport
 import Testing
 
 /// The shipped schema and LDIF files, loaded with OpenLDAP's own tools.

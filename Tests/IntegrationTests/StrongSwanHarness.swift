@@ -23,6 +23,7 @@
 import Foundation
 import ManagedSlapd
 import Synchronization
+import TestSupport
 import Testing
 
 // MARK: - Errors and small process helpers

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Proves the strongSwan harness: two real charons in two network namespaces, IKEv2 with

@@ -1,32 +1,12 @@
 import Foundation
 import LDAPClient
 import ManagedSlapd
+import TestSupport
 import Testing
 
 /// The repository root (for `schema/`, `ldif/` and the built binaries).
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let resources = TollgateResources(root: repositoryRoot)
-
-/// A free TCP port on 127.0.0.1 (bind to port 0, read it back, close).
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// A short, fresh directory under /tmp (ldapi socket paths must stay short).
-func temporaryDirectory(_ tag: String) -> String {
-    let path = "/tmp/tgt-\(tag)-\(UInt32.random(in: 0...UInt32.max))"
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// slapd instances started by this test process; stopped at exit.
 nonisolated(unsafe) var startedPidFiles: [String] = []

@@ -1,6 +1,7 @@
 import Foundation
 import LDAPClient
 import ManagedSlapd
+import TestSupport
 import Testing
 
 /// A `tollgate serve` process with its own managed slapd and the demo directory, shared
@@ -26,13 +27,6 @@ struct TollgateProcess: Sendable {
 
 extension Process: @retroactive @unchecked Sendable {}
 
-nonisolated(unsafe) var startedServerPIDs: [Int32] = []
-let stopServersAtExit: Void = {
-    atexit {
-        for pid in startedServerPIDs { kill(pid, SIGTERM) }
-        usleep(300_000)
-    }
-}()
 
 actor SharedTollgate {
     static let shared = SharedTollgate()
@@ -50,7 +44,6 @@ actor SharedTollgate {
     /// Starts `tollgate serve` with its own data directory and ports; `LDAPPORT` in
     /// `arguments` is replaced by the managed slapd's port.
     static func start(_ arguments: [String]) async throws -> TollgateProcess {
-        _ = stopServersAtExit
         try #require(FileManager.default.isExecutableFile(atPath: tollgateBinary), "build tollgate first: \(tollgateBinary)")
         let data = temporaryDirectory("srv")
         let httpsPort = freePort(), ldapPort = freePort()
@@ -64,7 +57,7 @@ actor SharedTollgate {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        startedServerPIDs.append(process.processIdentifier)
+        ProcessCleanup.atExit(process.processIdentifier, signal: SIGTERM)
         startedPidFiles.append(data + "/run/slapd.pid")
         for _ in 0..<300 {
             let probe = try await run("/usr/bin/curl", ["-s", "-m", "2", "--cacert", data + "/pki/root-ca.pem",

@@ -1,5 +1,6 @@
 import Foundation
 import Mail
+import TestSupport
 import Testing
 
 @Suite("Mail delivery against a real aiosmtpd")

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Mail
+import TestSupport
 import Testing
 
 @Suite("Mail messages")

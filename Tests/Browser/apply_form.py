@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Drives Tollgate's /apply form in headless Chromium (Selenium) and reports what it saw.
+
+Usage: apply_form.py PLAN.json RESULT.json
+
+PLAN: {"url": "https://127.0.0.1:PORT/apply", "steps": [STEP, ...]} where a STEP is one of
+  {"type": {"NAME": "text", ...}}      clear the input named NAME and type the text
+  {"select": {"NAME": "value", ...}}   choose an option of the <select> named NAME
+  {"check": {"ID": true|false, ...}}   set the checkbox with that id
+  {"click": "ID"}                      click the element (a submit button) and wait for the new page
+  {"snapshot": "LABEL"}                record the page (see below) under LABEL
+RESULT: {"snapshots": {LABEL: {...}}, "error": null | "..."} where a snapshot has the title,
+the URL, every form control's value (inputs by name; checkboxes by id), the inline errors
+(id -> text of every element with class "error"), the text of the elements with the ids the
+acknowledgement page uses, the number of <script> elements, whether an alert is open, and
+the page source.
+
+Chromium runs with --headless=new, --no-sandbox (the suite runs as root, where Chromium's
+sandbox refuses to start), --disable-dev-shm-usage (small /dev/shm in containers) and
+--ignore-certificate-errors (the test server's certificate comes from its own test CA).
+"""
+import json
+import sys
+
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+ACK_IDS = ["application-id", "application-state", "status-token", "status-url", "verdict",
+           "org-number", "subscriber-id", "signature", "error-summary"]
+
+
+def driver():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--ignore-certificate-errors", "--window-size=1200,2000", "--no-first-run"]:
+        options.add_argument(argument)
+    # An explicit driver path: Selenium Manager (which would download one) never runs.
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def alert_open(browser):
+    try:
+        browser.switch_to.alert
+        return True
+    except NoAlertPresentException:
+        return False
+
+
+def snapshot(browser):
+    if alert_open(browser):
+        return {"alert": True}
+    controls = {}
+    for element in browser.find_elements(By.CSS_SELECTOR, "input, select"):
+        kind = element.get_attribute("type")
+        if kind == "checkbox":
+            controls[element.get_attribute("id")] = element.is_selected()
+        elif element.tag_name == "select":
+            controls[element.get_attribute("name")] = Select(element).first_selected_option.get_attribute("value")
+        else:
+            controls[element.get_attribute("name")] = element.get_attribute("value")
+    errors = {e.get_attribute("id"): e.text for e in browser.find_elements(By.CSS_SELECTOR, ".error")}
+    ids = {}
+    for ident in ACK_IDS:
+        found = browser.find_elements(By.ID, ident)
+        if found:
+            ids[ident] = found[0].text
+    return {"alert": False, "title": browser.title, "url": browser.current_url, "controls": controls,
+            "errors": errors, "ids": ids, "scripts": len(browser.find_elements(By.TAG_NAME, "script")),
+            "source": browser.page_source}
+
+
+def main():
+    plan = json.load(open(sys.argv[1]))
+    result = {"snapshots": {}, "error": None}
+    browser = driver()
+    try:
+        browser.get(plan["url"])
+        for step in plan["steps"]:
+            if "type" in step:
+                for name, text in step["type"].items():
+                    element = browser.find_element(By.NAME, name)
+                    element.clear()
+                    element.send_keys(text)
+            elif "select" in step:
+                for name, value in step["select"].items():
+                    Select(browser.find_element(By.NAME, name)).select_by_value(value)
+            elif "check" in step:
+                for ident, wanted in step["check"].items():
+                    box = browser.find_element(By.ID, ident)
+                    if box.is_selected() != wanted:
+                        box.click()
+            elif "click" in step:
+                old = browser.find_element(By.TAG_NAME, "html")
+                browser.find_element(By.ID, step["click"]).click()
+                WebDriverWait(browser, 20).until(lambda b: alert_open(b) or old.id != b.find_element(By.TAG_NAME, "html").id)
+            elif "snapshot" in step:
+                result["snapshots"][step["snapshot"]] = snapshot(browser)
+    except Exception as error:  # reported to the Swift test, which fails with it
+        result["error"] = f"{type(error).__name__}: {error}"
+        try:
+            result["snapshots"]["at-error"] = snapshot(browser)
+        except Exception:
+            pass
+    finally:
+        browser.quit()
+    json.dump(result, open(sys.argv[2], "w"))
+
+
+if __name__ == "__main__":
+    main()
