@@ -11,6 +11,13 @@ public struct LDAPConfiguration: Sendable, Hashable {
     public var operationTimeout: Double
     /// How long a request keeps trying to reconnect after the server went away.
     public var reconnectWindow: Double
+    /// Seconds to wait after the last write of an RFC 5805 transaction was answered and
+    /// before the end (commit or abort) is sent. Works around a use-after-free in slapd
+    /// 2.5.13: `txn_preop` queues a write into the transaction and then sends its answer,
+    /// and an end that arrives while that thread is still inside `send_ldap_result` frees
+    /// the queued operation under it (seen as a segfault, most often when the end is an
+    /// abort, which frees at once). 0 turns the pause off.
+    public var transactionSettleDelay: Double
 
     public init(
         url: String,
@@ -18,7 +25,8 @@ public struct LDAPConfiguration: Sendable, Hashable {
         maximumConnections: Int = 4,
         connectTimeout: Double = 5,
         operationTimeout: Double = 30,
-        reconnectWindow: Double = 10
+        reconnectWindow: Double = 10,
+        transactionSettleDelay: Double = 0.01
     ) {
         self.url = url
         self.credentials = credentials
@@ -26,6 +34,7 @@ public struct LDAPConfiguration: Sendable, Hashable {
         self.connectTimeout = connectTimeout
         self.operationTimeout = operationTimeout
         self.reconnectWindow = reconnectWindow
+        self.transactionSettleDelay = max(0, transactionSettleDelay)
     }
 
     /// The `ldapi://` URL for a Unix socket path (the path percent-encoded).

@@ -78,6 +78,10 @@ extension LDAPConnection {
                 }
             }
             if failure == nil, let beforeCommit { await beforeCommit() }
+            // slapd 2.5.13 may still be sending the last write's answer; let it finish
+            // before the end frees that write (see LDAPConfiguration.transactionSettleDelay).
+            let settle = configuration.transactionSettleDelay
+            if settle > 0 { try? await Task.sleep(for: .milliseconds(Int(settle * 1000))) }
             let commit: Int32 = failure == nil ? 1 : 0
             let end = await Self.withBervalAsync(txnID) { id in
                 await roundTrip(session) { ld, msgid in ldap_txn_end(ld, commit, id, nil, nil, msgid) }

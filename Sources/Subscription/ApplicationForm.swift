@@ -46,7 +46,7 @@ public struct ApplicationForm: Sendable, Equatable {
     public static let initialConverterRows = 2
     public static let initialDestinationRows = 3
 
-    public init(converterRows: Int = initialConverterRows, destinationRows: Int = initialDestinationRows) {
+    public init(converterRows: Int = ApplicationForm.initialConverterRows, destinationRows: Int = ApplicationForm.initialDestinationRows) {
         converters = Array(repeating: ConverterRow(), count: converterRows)
         destinations = Array(repeating: DestinationRow(), count: destinationRows)
     }

@@ -125,10 +125,10 @@ public struct ApplicationFormController: Sendable {
 
     /// Why a POST is refused as cross-site, or nil.
     func crossSiteRefusal(_ request: Request) -> String? {
-        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased(), site == "cross-site" {
+        if let site = request.headers[FieldName("Sec-Fetch-Site")!]?.lowercased(), site == "cross-site" {
             return "The form was sent from another web site. Open \(publicURL ?? "")/apply and submit it from there."
         }
-        guard let origin = request.headers[HTTPField.Name("Origin")!] else { return nil }
+        guard let origin = request.headers[FieldName("Origin")!] else { return nil }
         let authority = Self.authority(request)?.lowercased()
         let originHost = origin.range(of: "://").map { String(origin[$0.upperBound...]).lowercased() }
         if originHost == nil || originHost != authority {
@@ -138,7 +138,7 @@ public struct ApplicationFormController: Sendable {
     }
 
     static func authority(_ request: Request) -> String? {
-        request.head.authority ?? request.headers[HTTPField.Name("Host")!]
+        request.head.authority ?? request.headers[FieldName("Host")!]
     }
 
     /// The request's host for links, when it looks like a host (else `localhost`).
@@ -159,11 +159,14 @@ public struct ApplicationFormController: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.cacheControl] = "no-store"
-        headers[HTTPField.Name("Content-Security-Policy")!] =
+        headers[FieldName("Content-Security-Policy")!] =
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        headers[FieldName("X-Frame-Options")!] = "DENY"
+        headers[FieldName("X-Content-Type-Options")!] = "nosniff"
+        headers[FieldName("Referrer-Policy")!] = "no-referrer"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
+
+/// A header name (`HTTPField.Name`, reached through Hummingbird's exported `HTTPFields`).
+typealias FieldName = HTTPFields.Element.Name

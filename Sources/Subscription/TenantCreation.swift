@@ -40,10 +40,10 @@ struct TenantCreation: Sendable {
         do {
             let writes = try tenantWrites(org: org, signature: signature)
             let client = store.client
-            let pause = TestPause.current
-            try await TransactionGate.shared.run {
-                try await client.transaction(writes, beforeCommit: pause?.phase == .inTransaction ? { await pause?.wait() } : nil)
-            }
+            var beforeCommit: (@Sendable () async -> Void)?
+            if let pause = TestPause.current, pause.phase == .inTransaction { beforeCommit = { await pause.wait() } }
+            let hook = beforeCommit
+            try await TransactionGate.shared.run { try await client.transaction(writes, beforeCommit: hook) }
         } catch let error as LDAPError where error.code == .noSuchAttribute {
             // The application's state moved under us: decided concurrently.
             let now = try? await store.client.read(applicationDN, attributes: ["tgState"])

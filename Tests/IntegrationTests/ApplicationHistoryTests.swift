@@ -11,7 +11,7 @@ struct ApplicationHistoryTests {
         let (id, token, _) = try await submitApplication(server, applicationJSON(organisation: "History Org \(randomTag())"))
         let approved = try await server.admin(["application", "approve", id, "--json"])
         #expect(approved.status == 0, "\(approved.output)")
-        let org = try #require(try jsonObject(String(approved.output[try #require(approved.output.firstIndex(of: "{"))...]))["orgNumber"] as? String)
+        let org = try #require(try printedObject(approved.output)["orgNumber"] as? String)
 
         func read(_ count: Int) async throws {
             for _ in 0..<count {

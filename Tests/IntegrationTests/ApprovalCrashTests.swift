@@ -75,7 +75,7 @@ struct ApprovalCrashTests {
         // A retry approves the whole tenant and mails the credentials exactly once.
         let retry = try await server.admin(["application", "approve", id, "--json"])
         #expect(retry.status == 0, "\(retry.output)")
-        let credentials = try jsonObject(String(retry.output[try #require(retry.output.firstIndex(of: "{"))...]))
+        let credentials = try printedObject(retry.output)
         let org = try #require(credentials["orgNumber"] as? String)
         let tenant = try await tenants(store, application: id)
         #expect(tenant.count == 1)

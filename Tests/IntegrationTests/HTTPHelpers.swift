@@ -68,3 +68,9 @@ func historyEvents(_ server: TollgateProcess, org: String?, since: String? = nil
     let list = try #require(try JSONSerialization.jsonObject(with: Data(result.output[start...].utf8)) as? [[String: Any]])
     return list.map { ($0["type"] as? String ?? "", $0["data"] as? String) }
 }
+
+/// The JSON object a command printed (`approve --json`), after any notes on stderr.
+func printedObject(_ output: String) throws -> [String: Any] {
+    let start = try #require(output.firstIndex(of: "{"), "no JSON in: \(output)")
+    return try jsonObject(String(output[start...]))
+}

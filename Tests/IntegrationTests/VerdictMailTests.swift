@@ -83,7 +83,7 @@ struct VerdictMailTests {
         let approved = try await server.admin(["application", "approve", id, "--json"])
         #expect(approved.status == 0, "\(approved.output)")
         #expect(approved.output.contains("spooled as \(server.data)/outbox/pending/"), "\(approved.output)")
-        let credentials = try jsonObject(String(approved.output[try #require(approved.output.firstIndex(of: "{"))...]))
+        let credentials = try printedObject(approved.output)
         let org = try #require(credentials["orgNumber"] as? String)
         let printedSignature = try #require(credentials["signature"] as? String)
 
@@ -188,7 +188,7 @@ struct OutboxMailTests {
         let (id, _, _) = try await submitApplication(server, applicationJSON(organisation: "Outbox Org \(tag)", mail: recipient))
         let approved = try await server.admin(["application", "approve", id, "--json"])
         #expect(approved.status == 0, "\(approved.output)")
-        let org = try #require(try jsonObject(String(approved.output[try #require(approved.output.firstIndex(of: "{"))...]))["orgNumber"] as? String)
+        let org = try #require(try printedObject(approved.output)["orgNumber"] as? String)
         let spool = try MailSpool(directory: server.data)
         let entry = try #require(try await spool.outboxEntries().first { $0.to == [recipient] })
         #expect(entry.metadata?["orgNumber"] == org)
