@@ -15,8 +15,8 @@ import NIOCore
 ///   its ID, the status token (once) and the status URL (201).
 ///
 /// CSRF: every rendering carries a ``FormToken`` (HMAC, 2 hours, single use) and a POST
-/// whose `Origin` is not this server or whose `Sec-Fetch-Site` is `cross-site` is refused
-/// (403). Pages are `no-store` and forbid framing and scripts (CSP).
+/// whose `Sec-Fetch-Site` is not `same-origin` or whose `Origin` is not this server is
+/// refused (403). Pages are `no-store` and forbid framing and scripts (CSP).
 public struct ApplicationFormController: Sendable {
     public let service: ApplicationService
     /// Base URL for the status URL shown (`https://tollgate.example.net:8443`); nil: the
@@ -123,12 +123,17 @@ public struct ApplicationFormController: Sendable {
         }
     }
 
-    /// Why a POST is refused as cross-site, or nil.
+    /// Why a POST is refused as cross-site, or nil. `Sec-Fetch-Site`, when the browser
+    /// sends it, must be `same-origin` (or `none`); an `Origin` must name this server. An
+    /// `Origin: null` (sent by browsers whose referrer policy hides origins) counts only
+    /// when there is no `Sec-Fetch-Site` to decide.
     func crossSiteRefusal(_ request: Request) -> String? {
-        if let site = request.headers[FieldName("Sec-Fetch-Site")!]?.lowercased(), site == "cross-site" {
-            return "The form was sent from another web site. Open \(publicURL ?? "")/apply and submit it from there."
+        let site = request.headers[FieldName("Sec-Fetch-Site")!]?.lowercased()
+        if let site, site != "same-origin", site != "none" {
+            return "The form was sent from another web site (\(site.prefix(40))). Open /apply on this server and submit it from there."
         }
         guard let origin = request.headers[FieldName("Origin")!] else { return nil }
+        if origin == "null" && site != nil { return nil }
         let authority = Self.authority(request)?.lowercased()
         let originHost = origin.range(of: "://").map { String(origin[$0.upperBound...]).lowercased() }
         if originHost == nil || originHost != authority {
@@ -163,7 +168,7 @@ public struct ApplicationFormController: Sendable {
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         headers[FieldName("X-Frame-Options")!] = "DENY"
         headers[FieldName("X-Content-Type-Options")!] = "nosniff"
-        headers[FieldName("Referrer-Policy")!] = "no-referrer"
+        headers[FieldName("Referrer-Policy")!] = "same-origin"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
