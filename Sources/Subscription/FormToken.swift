@@ -5,7 +5,8 @@ import Synchronization
 /// The anti-CSRF token of the `/apply` form: issued with every rendering, required with
 /// every POST, valid for ``lifetime`` and used at most once.
 ///
-/// A token is `base64url(time ‖ HMAC-SHA256(key, "tollgate-apply" ‖ time)[0..<16])` with a
+/// A token is `base64url(time ‖ nonce ‖ HMAC-SHA256(key, "tollgate-apply" ‖ time ‖
+/// nonce)[0..<16])` (8-byte time, 8 random bytes, so every rendering has its own) with a
 /// key that lives only in this process (a restart invalidates open forms; the form then
 /// comes back with the values kept and a new token). Nothing is stored per rendering;
 /// tokens that were used are remembered until they expire, so a reloaded
@@ -19,17 +20,17 @@ final class FormToken: Sendable {
 
     func issue(now: Date = Date()) -> String {
         let time = UInt64(now.timeIntervalSince1970)
-        let timeBytes = withUnsafeBytes(of: time.bigEndian) { Array($0) }
-        return Secrets.base64URL(timeBytes + mac(timeBytes))
+        let signed = withUnsafeBytes(of: time.bigEndian) { Array($0) } + Secrets.randomBytes(8)
+        return Secrets.base64URL(signed + mac(signed))
     }
 
     /// Checks `token` and, when valid, marks it used.
     func redeem(_ token: String, now: Date = Date()) -> Check {
-        guard let bytes = Self.decode(token), bytes.count == 24 else { return .invalid }
-        let timeBytes = Array(bytes[0..<8])
-        let expected = mac(timeBytes)
-        guard zip(expected, bytes[8...]).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else { return .invalid }
-        let issued = Date(timeIntervalSince1970: TimeInterval(timeBytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }))
+        guard let bytes = Self.decode(token), bytes.count == 32 else { return .invalid }
+        let signed = Array(bytes[0..<16])
+        let expected = mac(signed)
+        guard zip(expected, bytes[16...]).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 else { return .invalid }
+        let issued = Date(timeIntervalSince1970: TimeInterval(signed[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }))
         guard issued.timeIntervalSince(now) < 60 else { return .invalid }
         guard now.timeIntervalSince(issued) <= Self.lifetime else { return .expired }
         return used.withLock { used in
@@ -40,8 +41,8 @@ final class FormToken: Sendable {
         }
     }
 
-    private func mac(_ timeBytes: [UInt8]) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array("tollgate-apply".utf8) + timeBytes, using: key)).prefix(16).map { $0 }
+    private func mac(_ signed: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array("tollgate-apply".utf8) + signed, using: key).prefix(16))
     }
 
     static func decode(_ text: String) -> [UInt8]? {

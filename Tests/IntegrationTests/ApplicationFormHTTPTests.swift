@@ -52,6 +52,9 @@ struct ApplicationFormHTTPTests {
                      "destinations[2].network", "destinations[0].protocol", "destinations[0].ports", "formToken"] {
             #expect(page.contains("name=\"\(name)\""), "no input \(name)")
         }
+        // Every rendering has its own token (two in the same second differ).
+        let tokens = try await [formToken(server), formToken(server), formToken(server)]
+        #expect(Set(tokens).count == 3)
     }
 
     @Test("typed markup comes back escaped in the HTML as sent, values kept")
