@@ -3,13 +3,14 @@
 
 Usage: apply_form.py PLAN.json RESULT.json
 
-PLAN: {"url": "https://127.0.0.1:PORT/apply", "steps": [STEP, ...]} where a STEP is one of
+PLAN: {"scenarios": {NAME: {"url": "https://127.0.0.1:PORT/apply", "steps": [STEP, ...]}, ...}}
+(all run in one browser, one after the other, each from a fresh page) where a STEP is one of
   {"type": {"NAME": "text", ...}}      clear the input named NAME and type the text
   {"select": {"NAME": "value", ...}}   choose an option of the <select> named NAME
   {"check": {"ID": true|false, ...}}   set the checkbox with that id
   {"click": "ID"}                      click the element (a submit button) and wait for the new page
   {"snapshot": "LABEL"}                record the page (see below) under LABEL
-RESULT: {"snapshots": {LABEL: {...}}, "error": null | "..."} where a snapshot has the title,
+RESULT: {NAME: {"snapshots": {LABEL: {...}}, "error": null | "..."}, ...} where a snapshot has the title,
 the URL, every form control's value (inputs by name; checkboxes by id), the inline errors
 (id -> text of every element with class "error"), the text of the elements with the ids the
 acknowledgement page uses, the number of <script> elements, whether an alert is open, and
@@ -50,40 +51,43 @@ def alert_open(browser):
         return False
 
 
+# Reads the page in one WebDriver call (one call per control costs seconds); the page itself
+# has no JavaScript, this only inspects the DOM.
+READ_PAGE = """
+const controls = {};
+for (const e of document.querySelectorAll('input, select')) {
+  if (e.type === 'checkbox') controls[e.id] = e.checked; else controls[e.name] = e.value;
+}
+const errors = {};
+for (const e of document.querySelectorAll('.error')) errors[e.id] = e.innerText;
+const ids = {};
+for (const id of arguments[0]) { const e = document.getElementById(id); if (e) ids[id] = e.innerText; }
+return {title: document.title, url: location.href, controls: controls, errors: errors, ids: ids,
+        scripts: document.getElementsByTagName('script').length, source: document.documentElement.outerHTML};
+"""
+
+
 def snapshot(browser):
     if alert_open(browser):
         return {"alert": True}
-    controls = {}
-    for element in browser.find_elements(By.CSS_SELECTOR, "input, select"):
-        kind = element.get_attribute("type")
-        if kind == "checkbox":
-            controls[element.get_attribute("id")] = element.is_selected()
-        elif element.tag_name == "select":
-            controls[element.get_attribute("name")] = Select(element).first_selected_option.get_attribute("value")
-        else:
-            controls[element.get_attribute("name")] = element.get_attribute("value")
-    errors = {e.get_attribute("id"): e.text for e in browser.find_elements(By.CSS_SELECTOR, ".error")}
-    ids = {}
-    for ident in ACK_IDS:
-        found = browser.find_elements(By.ID, ident)
-        if found:
-            ids[ident] = found[0].text
-    return {"alert": False, "title": browser.title, "url": browser.current_url, "controls": controls,
-            "errors": errors, "ids": ids, "scripts": len(browser.find_elements(By.TAG_NAME, "script")),
-            "source": browser.page_source}
+    page = browser.execute_script(READ_PAGE, ACK_IDS)
+    page["alert"] = False
+    return page
 
 
-def main():
-    plan = json.load(open(sys.argv[1]))
+def run(browser, scenario):
     result = {"snapshots": {}, "error": None}
-    browser = driver()
     try:
-        browser.get(plan["url"])
-        for step in plan["steps"]:
+        if alert_open(browser):  # left open by a script an earlier scenario let run
+            browser.switch_to.alert.dismiss()
+        browser.delete_all_cookies()
+        browser.get(scenario["url"])
+        for step in scenario["steps"]:
             if "type" in step:
                 for name, text in step["type"].items():
                     element = browser.find_element(By.NAME, name)
-                    element.clear()
+                    if element.get_attribute("value"):
+                        element.clear()
                     element.send_keys(text)
             elif "select" in step:
                 for name, value in step["select"].items():
@@ -105,9 +109,19 @@ def main():
             result["snapshots"]["at-error"] = snapshot(browser)
         except Exception:
             pass
+    return result
+
+
+def main():
+    plan = json.load(open(sys.argv[1]))
+    results = {}
+    browser = driver()  # one browser start for every scenario: it is the slow part
+    try:
+        for name, scenario in plan["scenarios"].items():
+            results[name] = run(browser, scenario)
     finally:
         browser.quit()
-    json.dump(result, open(sys.argv[2], "w"))
+    json.dump(results, open(sys.argv[2], "w"))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@ import Directory
 import Foundation
 import LDAPClient
 import Subscription
+import Synchronization
 import TestSupport
 import Testing
 
@@ -37,21 +38,90 @@ struct BrowserSnapshot: Decodable {
     }
 }
 
-/// Runs a plan of steps in headless Chromium against `server`'s /apply (see apply_form.py).
-func browse(_ server: TollgateProcess, _ steps: [[String: Any]]) async throws -> [String: BrowserSnapshot] {
+/// What one scenario of apply_form.py saw.
+struct BrowserScenarioResult: Decodable {
+    var snapshots: [String: BrowserSnapshot]
+    var error: String?
+}
+
+/// Runs scenarios (name → steps) in ONE headless Chromium against `server`'s /apply
+/// (starting the browser is the slow part); see Tests/Browser/apply_form.py.
+func browse(_ server: TollgateProcess, _ scenarios: [String: [[String: Any]]]) async throws -> [String: BrowserScenarioResult] {
     let directory = temporaryDirectory("browser")
     let plan = directory + "/plan.json", result = directory + "/result.json"
-    let json = try JSONSerialization.data(withJSONObject: ["url": server.url + "/apply", "steps": steps])
+    let json = try JSONSerialization.data(withJSONObject: ["scenarios": scenarios.mapValues { ["url": server.url + "/apply", "steps": $0] }])
     try json.write(to: URL(fileURLWithPath: plan))
     let script = repositoryRoot.appendingPathComponent("Tests/Browser/apply_form.py").path
     let ran = try await run("/usr/bin/env", ["python3", script, plan, result])
     try #require(ran.status == 0, "apply_form.py failed (scripts/setup installs chromium, chromium-driver and selenium): \(ran.output)")
-    struct Result: Decodable { var snapshots: [String: BrowserSnapshot]; var error: String? }
-    let decoded = try JSONDecoder().decode(Result.self, from: Data(contentsOf: URL(fileURLWithPath: result)))
-    if let error = decoded.error {
-        Issue.record("in Chromium: \(error) (page: \(decoded.snapshots["at-error"]?.source?.prefix(2000) ?? "-"))")
+    return try JSONDecoder().decode([String: BrowserScenarioResult].self, from: Data(contentsOf: URL(fileURLWithPath: result)))
+}
+
+/// The three scenarios of the browser suite, run once in one Chromium and shared by its tests.
+enum BrowserScenarios {
+    static let tag = randomTag()
+    static let submitOrganisation = "Browser Org \(tag)"
+    static let invalidOrganisation = "<script>alert('xss')</script> \"Quoted\" & <b>Org</b> \(tag)"
+    static let injectionOrganisation = "*)(objectClass=*))(|(o=* ; DROP TABLE x;-- \\2a <img src=x onerror=alert(1)> Zürich 東京 \(tag)"
+    static let injectionConverter = "gw,cn=admin+uid=root\\ \"#\(tag)"
+
+    static var steps: [String: [[String: Any]]] {
+        [
+            "submit": [
+                ["type": ["organisation": submitOrganisation, "mail": "noc@browser.example",
+                          "converters[0].name": "gw-berlin-\(tag)", "converters[0].address": "198.51.100.20",
+                          "converters[0].model": "strongswan", "converters[0].firmware": "5.9.14",
+                          "converters[0].ikeProposals": "aes256-sha256-modp2048, aes128gcm16-prfsha256-ecp256"]],
+                ["select": ["billingMethod": "direct-debit"]],
+                ["click": "add-converter"],
+                ["snapshot": "added"],
+                ["type": ["converters[2].name": "gw-paris-\(tag)", "converters[2].address": "2001:db8:99::1",
+                          "converters[2].model": "libreswan", "converters[2].firmware": "4.12",
+                          "converters[2].ikeProposals": "aes256gcm16-prfsha384-ecp384"]],
+                ["check": ["converters[2].ikeVersions-1": true]],
+                ["type": ["destinations[0].network": "10.80.0.0/16", "destinations[0].ports": "443, 8000-8100",
+                          "destinations[2].network": "2001:db8:80::/48"]],
+                ["select": ["destinations[2].protocol": "any"]],
+                ["click": "submit"],
+                ["snapshot": "done"],
+            ],
+            "invalid": [
+                ["type": ["organisation": invalidOrganisation, "mail": "not-a-mail",
+                          "destinations[0].network": "10.0.0.0/33", "destinations[0].ports": "443",
+                          "destinations[1].network": "10.1.0.0/16", "destinations[1].ports": "22"]],
+                ["select": ["destinations[1].protocol": "icmp"]],
+                ["click": "submit"],
+                ["snapshot": "errors"],
+            ],
+            "injection": [
+                ["type": ["organisation": injectionOrganisation, "mail": "noc+inj@browser.example",
+                          "converters[0].name": injectionConverter, "converters[0].address": "198.51.100.21",
+                          "converters[0].model": "StrongSwan", "converters[0].firmware": "5.9.14",
+                          "converters[0].ikeProposals": "aes256-sha256-modp2048",
+                          "destinations[0].network": "10.81.0.0/16"]],
+                ["select": ["destinations[0].protocol": "udp"]],
+                ["click": "submit"],
+                ["snapshot": "done"],
+            ],
+        ]
     }
-    return decoded.snapshots
+
+    private static let shared = Mutex<Task<[String: BrowserScenarioResult], any Error>?>(nil)
+
+    /// The snapshots of scenario `name` (the browser runs once, for all three).
+    static func snapshots(_ name: String) async throws -> [String: BrowserSnapshot] {
+        let task = shared.withLock { current in
+            if let current { return current }
+            let task = Task { try await browse(try await SharedTollgate.get(), steps) }
+            current = task
+            return task
+        }
+        let result = try #require(try await task.value[name])
+        if let error = result.error {
+            Issue.record("in Chromium (\(name)): \(error) (page: \(result.snapshots["at-error"]?.source?.prefix(2000) ?? "-"))")
+        }
+        return result.snapshots
+    }
 }
 
 /// The `/apply` form as a person uses it: headless Chromium (Selenium) against `tollgate serve`.
@@ -64,25 +134,8 @@ struct ApplicationFormBrowserTests {
     @Test("a form filled in Chromium files a pending tgApplication with the typed values")
     func submitInBrowser() async throws {
         let server = try await SharedTollgate.get()
-        let organisation = "Browser Org \(randomTag())"
-        let snapshots = try await browse(server, [
-            ["type": ["organisation": organisation, "mail": "noc@browser.example",
-                      "converters[0].name": "gw-berlin", "converters[0].address": "198.51.100.20",
-                      "converters[0].model": "strongswan", "converters[0].firmware": "5.9.14",
-                      "converters[0].ikeProposals": "aes256-sha256-modp2048, aes128gcm16-prfsha256-ecp256"]],
-            ["select": ["billingMethod": "direct-debit"]],
-            ["click": "add-converter"],
-            ["snapshot": "added"],
-            ["type": ["converters[2].name": "gw-paris", "converters[2].address": "2001:db8:99::1",
-                      "converters[2].model": "libreswan", "converters[2].firmware": "4.12",
-                      "converters[2].ikeProposals": "aes256gcm16-prfsha384-ecp384"]],
-            ["check": ["converters[2].ikeVersions-1": true]],
-            ["type": ["destinations[0].network": "10.80.0.0/16", "destinations[0].ports": "443, 8000-8100",
-                      "destinations[2].network": "2001:db8:80::/48"]],
-            ["select": ["destinations[2].protocol": "any"]],
-            ["click": "submit"],
-            ["snapshot": "done"],
-        ])
+        let organisation = BrowserScenarios.submitOrganisation, tag = BrowserScenarios.tag
+        let snapshots = try await BrowserScenarios.snapshots("submit")
         // "Add a converter row" re-rendered the form with a third row and everything kept.
         let added = try #require(snapshots["added"])
         #expect(added.text("organisation") == organisation)
@@ -104,9 +157,9 @@ struct ApplicationFormBrowserTests {
         #expect(stored.mail == "noc@browser.example")
         #expect(stored.billingMethod == "direct-debit")
         #expect(stored.converters == [
-            .init(name: "gw-berlin", address: "198.51.100.20", model: "strongswan", firmware: "5.9.14", ikeVersions: [2],
+            .init(name: "gw-berlin-\(tag)", address: "198.51.100.20", model: "strongswan", firmware: "5.9.14", ikeVersions: [2],
                   ikeProposals: ["aes256-sha256-modp2048", "aes128gcm16-prfsha256-ecp256"]),
-            .init(name: "gw-paris", address: "2001:db8:99::1", model: "libreswan", firmware: "4.12", ikeVersions: [1, 2],
+            .init(name: "gw-paris-\(tag)", address: "2001:db8:99::1", model: "libreswan", firmware: "4.12", ikeVersions: [1, 2],
                   ikeProposals: ["aes256gcm16-prfsha384-ecp384"]),
         ])
         #expect(stored.destinations == [.init(network: "10.80.0.0/16", protocol: "tcp", ports: ["443", "8000-8100"]),
@@ -120,15 +173,8 @@ struct ApplicationFormBrowserTests {
     @Test("invalid input: every error inline next to its field, every typed value kept and escaped")
     func invalidInBrowser() async throws {
         let server = try await SharedTollgate.get()
-        let organisation = "<script>alert('xss')</script> \"Quoted\" & <b>Org</b> \(randomTag())"
-        let snapshots = try await browse(server, [
-            ["type": ["organisation": organisation, "mail": "not-a-mail",
-                      "destinations[0].network": "10.0.0.0/33", "destinations[0].ports": "443",
-                      "destinations[1].network": "10.1.0.0/16", "destinations[1].ports": "22"]],
-            ["select": ["destinations[1].protocol": "icmp"]],
-            ["click": "submit"],
-            ["snapshot": "errors"],
-        ])
+        let organisation = BrowserScenarios.invalidOrganisation
+        let snapshots = try await BrowserScenarios.snapshots("invalid")
         let page = try #require(snapshots["errors"])
         #expect(page.alert == false, "a script typed into the form ran")
         #expect(page.scripts == 0, "a <script> element made it into the page")
@@ -154,20 +200,9 @@ struct ApplicationFormBrowserTests {
     @Test("injection strings typed into the form are stored literally")
     func injectionInBrowser() async throws {
         let server = try await SharedTollgate.get()
-        let tag = randomTag()
-        let organisation = "*)(objectClass=*))(|(o=* ; DROP TABLE x;-- \\2a <img src=x onerror=alert(1)> Zürich 東京 \(tag)"
-        let converter = "gw,cn=admin+uid=root\\ \"#\(tag)"
+        let organisation = BrowserScenarios.injectionOrganisation, converter = BrowserScenarios.injectionConverter
         let model = "StrongSwan"
-        let snapshots = try await browse(server, [
-            ["type": ["organisation": organisation, "mail": "noc+inj@browser.example",
-                      "converters[0].name": converter, "converters[0].address": "198.51.100.21",
-                      "converters[0].model": model, "converters[0].firmware": "5.9.14",
-                      "converters[0].ikeProposals": "aes256-sha256-modp2048",
-                      "destinations[0].network": "10.81.0.0/16"]],
-            ["select": ["destinations[0].protocol": "udp"]],
-            ["click": "submit"],
-            ["snapshot": "done"],
-        ])
+        let snapshots = try await BrowserScenarios.snapshots("injection")
         let done = try #require(snapshots["done"])
         #expect(done.alert == false)
         #expect(done.scripts == 0)
