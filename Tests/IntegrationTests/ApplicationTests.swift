@@ -1,7 +1,9 @@
 import Directory
 import Foundation
 import LDAPClient
+import ManagedSlapd
 import Subscription
+import TestSupport
 import Testing
 
 /// A valid application request; `name` makes it findable.
@@ -126,6 +128,40 @@ struct ApplicationTests {
         let auto = try await self.service(rules).submit(sampleApplication("Auto Org"))
         #expect(auto.state == "approved")
         #expect(auto.credentials?.orgNumber != nil)
+    }
+
+    @Test("an approved tenant's signature binds as that subscriber and does nothing else; wrong signatures lock it")
+    func approvedSignatureScope() async throws {
+        let service = try await service()
+        let slapd = try await SharedSlapd.get()
+        let approval = try await service.approve(id: try await service.submit(sampleApplication("Scope Org")).id)
+        let url = "ldap://127.0.0.1:\(slapd.ldapPort)", dn = "tgOrgNumber=\(approval.orgNumber),ou=subscribers,dc=tollgate"
+        func tool(_ name: String, _ arguments: [String]) async throws -> ProcessOutput {
+            try await run("/usr/bin/\(name)", ["-x", "-H", url, "-D", dn, "-w", approval.signature] + arguments)
+        }
+        // Tollgate wrote the hash itself (slapd's {SSHA512} format, inside the transaction).
+        let stored = try #require(try await service.store.client.read(service.store.layout.subscriber(approval.orgNumber),
+                                                                      attributes: ["userPassword"])?["userPassword"])
+        #expect(stored.hasPrefix("{SSHA512}") && !stored.contains(approval.signature))
+        #expect(try await tool("ldapwhoami", []).output.contains(dn))
+        let own = try await tool("ldapsearch", ["-LLL", "-b", dn, "(objectClass=tgConverter)", "cn"])
+        #expect(own.status == 0 && own.output.contains("cn: gw-1"), "\(own.output)")
+        // Nothing of another tenant, the applications or the history of others; no writes.
+        let other = try await tool("ldapsearch", ["-LLL", "-b", "tgOrgNumber=1002,ou=subscribers,dc=tollgate", "(objectClass=*)", "dn"])
+        #expect(!other.output.contains("dn:"), "\(other.output)")
+        let applications = try await tool("ldapsearch", ["-LLL", "-b", "ou=applications,dc=tollgate", "(objectClass=*)", "dn"])
+        #expect(!applications.output.contains("dn:"), "\(applications.output)")
+        let ldif = temporaryDirectory("scope") + "/modify.ldif"
+        try "dn: \(dn)\nchangetype: modify\nreplace: o\no: Renamed\n".write(toFile: ldif, atomically: true, encoding: .utf8)
+        let write = try await tool("ldapmodify", ["-f", ldif])
+        #expect(write.status != 0 && write.output.contains("Insufficient access"), "\(write.output)")
+        #expect(try await service.store.subscriber(approval.orgNumber)?.name == "Scope Org")
+        // slapd's lockout applies to it; an operator lifts it.
+        let dnValue = service.store.layout.subscriber(approval.orgNumber)
+        for _ in 0..<5 { #expect(try await !service.store.client.checkPassword(dn: dnValue, password: approval.signature + "x")) }
+        #expect(try await !service.store.client.checkPassword(dn: dnValue, password: approval.signature), "not locked")
+        #expect(try await service.store.unlockSubscriber(approval.orgNumber))
+        #expect(try await service.store.client.checkPassword(dn: dnValue, password: approval.signature))
     }
 
     @Test("reject records the reason")

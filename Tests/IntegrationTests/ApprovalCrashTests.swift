@@ -120,4 +120,30 @@ struct ApprovalCrashTests {
         #expect(try await store.client.checkPassword(dn: store.layout.subscriber(org), password: signature))
         #expect(try await eventually { try await historyEvents(server, org: org).contains { $0.type == "mail.released" } })
     }
+
+    @Test("6 approve processes at once (no in-process gate between them) issue 6 distinct organisation numbers, each a whole tenant")
+    func concurrentProcesses() async throws {
+        let server = try await Fixture.shared.get()
+        let store = DirectoryStore(client: server.store)
+        var ids: [String] = []
+        for i in 0..<6 { ids.append(try await submitApplication(server, applicationJSON(organisation: "Parallel \(i) \(randomTag())")).id) }
+        let outputs = try await withThrowingTaskGroup(of: ProcessOutput.self) { group in
+            for id in ids { group.addTask { try await server.admin(["application", "approve", id, "--json"]) } }
+            var all: [ProcessOutput] = []
+            for try await output in group { all.append(output) }
+            return all
+        }
+        var orgs: [String] = []
+        for output in outputs {
+            #expect(output.status == 0, "\(output.output)")
+            if output.status == 0, let org = try printedObject(output.output)["orgNumber"] as? String { orgs.append(org) }
+        }
+        #expect(orgs.count == 6 && Set(orgs).count == 6, "\(orgs)")
+        for org in orgs {
+            #expect(try await store.converters(orgNumber: org).count == 1)
+            #expect(try await store.history(orgNumber: org).contains { $0.type == "credentials.issued" })
+        }
+        #expect(try await run("/usr/bin/curl", ["-s", "--cacert", server.rootCA, server.url + "/healthz"]).output.contains("\"directory\":\"ok\""),
+                "slapd died under concurrent transactions")
+    }
 }
