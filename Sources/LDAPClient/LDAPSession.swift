@@ -119,6 +119,9 @@ final class LDAPSession: @unchecked Sendable {
     private let label: String
     private let state = Mutex(State())
 
+    /// Runs the jobs of tasks pinned to this session on its reader thread.
+    let executor = ReaderThreadExecutor()
+
     /// Wraps a bound handle. `operationTimeout` (seconds) bounds the wait for each answer.
     init(handle: OpaquePointer, operationTimeout: Double, label: String) {
         self.ld = handle
@@ -131,6 +134,22 @@ final class LDAPSession: @unchecked Sendable {
 
     /// True until the connection was lost or closed.
     var isAlive: Bool { state.withLock { !$0.dead } }
+
+    private static let readerThreadKey = "tollgate.ldap.reader"
+
+    /// True on a session's reader thread (for tests and assertions).
+    static var isReaderThread: Bool {
+        Thread.current.threadDictionary[readerThreadKey] as? Bool ?? false
+    }
+
+    /// Starts the reader thread if it does not run yet, so that ``executor`` accepts jobs.
+    /// Returns false when the session is dead or the thread cannot start.
+    func startReaderIfNeeded() -> Bool {
+        state.withLock { state in
+            guard !state.dead else { return false }
+            return state.readerRunning || startReader(&state)
+        }
+    }
 
     // MARK: - Requests
 
@@ -214,6 +233,7 @@ final class LDAPSession: @unchecked Sendable {
         state.wakeRead = fds[0]
         state.wakeWrite = fds[1]
         state.readerRunning = true
+        executor.attach(wakeFD: fds[1])
         let thread = Thread { [self] in readLoop() }
         thread.name = label
         thread.start()
@@ -221,6 +241,7 @@ final class LDAPSession: @unchecked Sendable {
     }
 
     private func readLoop() {
+        Thread.current.threadDictionary[Self.readerThreadKey] = true
         var finished: [(ResponseWaiter, LDAPResponse)] = []
         finished.reserveCapacity(4)
         var timeoutMs: Int32
@@ -228,23 +249,34 @@ final class LDAPSession: @unchecked Sendable {
         (timeoutMs, wakeFD) = state.withLock { state in (nextTimeout(state), state.wakeRead) }
         var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        var drain = [UInt8](repeating: 0, count: 64)
         while true {
             fds[0].revents = 0
             fds[1].revents = 0
-            let n = poll(&fds, 2, timeoutMs)
+            let sleeping = timeoutMs != 0 && executor.prepareToSleep()
+            let n = poll(&fds, 2, sleeping ? timeoutMs : 0)
+            if sleeping { executor.awake() }
             if n < 0 && errno == EINTR { continue }
+            if fds[1].revents & Int16(POLLIN) != 0 {
+                while read(wakeFD, &drain, drain.count) > 0 {}
+            }
+            var more = false
             let exit = state.withLock { state -> Bool in
                 if state.dead { return true }
-                let more = readAvailable(&state, into: &finished)
+                more = readAvailable(&state, into: &finished)
                 if state.dead { return true }
                 expireRequests(&state, into: &finished)
-                timeoutMs = more ? 0 : nextTimeout(state)
                 return false
             }
             for (waiter, response) in finished { waiter.resume(response) }
             finished.removeAll(keepingCapacity: true)
             if exit { break }
+            // Tasks pinned to this session run here; they send their next requests, so
+            // the timeout is computed afterwards.
+            let jobsLeft = executor.runJobs()
+            timeoutMs = more || jobsLeft ? 0 : state.withLock { nextTimeout($0) }
         }
+        executor.detach()
         state.withLock { state in
             state.readerRunning = false
             if state.closed { teardown(&state) }

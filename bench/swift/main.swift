@@ -38,6 +38,9 @@ struct TollgateBench: AsyncParsableCommand {
     @Option(help: "Number of distinct uids: user0 … user{count-1}.")
     var count: Int = 100_000
 
+    @Flag(help: "Each task pins one connection (LDAPClient.withPinnedConnection) instead of taking one from the pool per search.")
+    var pinned = false
+
     mutating func validate() throws {
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
@@ -50,7 +53,7 @@ struct TollgateBench: AsyncParsableCommand {
             credentials: .simple(dn: DistinguishedName(bindDN), password: password),
             maximumConnections: connections
         ))
-        let workload = Workload(client: client, base: DistinguishedName(base), count: count)
+        let workload = Workload(client: client, base: DistinguishedName(base), count: count, pinned: pinned)
 
         // Warm-up (not measured): opens and binds the pool's connections, like the C
         // baseline binds every connection before its clock starts.
@@ -72,6 +75,7 @@ struct Workload: Sendable {
     let client: LDAPClient
     let base: DistinguishedName
     let count: Int
+    let pinned: Bool
 
     /// Runs `tasks` concurrent loops until `duration` has passed.
     func run(tasks: Int, for duration: Duration) async -> [TaskResult] {
@@ -79,14 +83,32 @@ struct Workload: Sendable {
         return await withTaskGroup(of: TaskResult.self) { group in
             for index in 0..<tasks {
                 let seed = UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15 ^ DispatchTime.now().uptimeNanoseconds
-                group.addTask { await loop(seed: seed, until: deadline) }
+                group.addTask {
+                    guard pinned else {
+                        return await loop(seed: seed, until: deadline) { base, filter in
+                            try await client.search(base: base, scope: .subtree, filter: filter, attributes: ["cn"])
+                        }
+                    }
+                    do {
+                        return try await client.withPinnedConnection { connection in
+                            await loop(seed: seed, until: deadline) { base, filter in
+                                try await connection.search(base: base, scope: .subtree, filter: filter, attributes: ["cn"])
+                            }
+                        }
+                    } catch {
+                        return TaskResult(errors: 1)
+                    }
+                }
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
     }
 
     /// One task's loop: search, check, record the latency in nanoseconds.
-    private func loop(seed: UInt64, until deadline: ContinuousClock.Instant) async -> TaskResult {
+    private func loop(
+        seed: UInt64, until deadline: ContinuousClock.Instant,
+        search: (DistinguishedName, LDAPFilter) async throws -> [LDAPEntry]
+    ) async -> TaskResult {
         var random = SplitMix64(seed: seed)
         var result = TaskResult()
         result.latencies.reserveCapacity(65_536)
@@ -95,8 +117,7 @@ struct Workload: Sendable {
             let uid = "user\(Int.random(in: 0..<count, using: &random))"
             let start = clock.now
             do {
-                let entries = try await client.search(base: base, scope: .subtree, filter: .equal("uid", uid),
-                                                      attributes: ["cn"])
+                let entries = try await search(base, .equal("uid", uid))
                 let latency = clock.now - start
                 if entries.count == 1 {
                     result.latencies.append(latency.nanoseconds)
