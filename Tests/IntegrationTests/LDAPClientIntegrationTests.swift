@@ -212,4 +212,29 @@ struct LDAPPinnedConnectionTests {
         #expect(afterRestart == 5)
         await client.close()
     }
+
+    @Test("a request slapd does not answer fails with a timeout after about the operation timeout")
+    func operationTimeout() async throws {
+        let slapd = try await startSlapd("op-timeout", demo: false)
+        let client = LDAPClient(configuration: LDAPConfiguration(url: slapd.ldapURL, credentials: .simple(
+            dn: "cn=tollgate,ou=services,dc=tollgate",
+            password: try String(contentsOf: slapd.layout.servicePasswordFile, encoding: .utf8).trimmingCharacters(in: .newlines)),
+            maximumConnections: 1, operationTimeout: 0.5, reconnectWindow: 0))
+        #expect(try await client.read("dc=tollgate") != nil)
+        let pidText = try String(contentsOf: slapd.layout.pidFile, encoding: .utf8)
+        let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: LDAPError.self) {
+            try await client.withPinnedConnection { try await $0.read("dc=tollgate") }
+        }
+        let waited = ContinuousClock.now - started
+        #expect(error?.code == .timeout)
+        #expect(waited >= .milliseconds(450) && waited < .seconds(5), "waited \(waited)")
+        kill(pid, SIGCONT)
+        #expect(try await client.read("dc=tollgate") != nil, "the connection is re-opened after the timeout")
+        await client.close()
+    }
 }
+

@@ -9,7 +9,7 @@ import LDAPClient
 /// same format as `bench/c/ldap-search-baseline.c`, so `bench/run` can put the two side
 /// by side:
 ///
-///     ops=… seconds=… rate=… p50_ms=… p99_ms=… errors=…
+///     ops=… seconds=… rate=… p50_ms=… p99_ms=… errors=… cpu_us_per_op=…
 @main
 struct TollgateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,12 +59,14 @@ struct TollgateBench: AsyncParsableCommand {
         // baseline binds every connection before its clock starts.
         _ = await workload.run(tasks: connections, for: .milliseconds(min(1000, Int(seconds * 100))))
 
+        let cpuStarted = cpuSeconds()
         let started = ContinuousClock.now
         let results = await workload.run(tasks: connections, for: .seconds(seconds))
         let elapsed = ContinuousClock.now - started
+        let cpu = cpuSeconds() - cpuStarted
         await client.close()
 
-        let report = Report(results, elapsed: elapsed)
+        let report = Report(results, elapsed: elapsed, cpu: cpu)
         print(report.line)
         if report.ops == 0 { throw ExitCode.failure }
     }
@@ -147,8 +149,11 @@ struct Report {
     let seconds: Double
     let p50: Double
     let p99: Double
+    /// Process CPU time (user + system) during the measured run, in seconds.
+    let cpu: Double
 
-    init(_ results: [TaskResult], elapsed: Duration) {
+    init(_ results: [TaskResult], elapsed: Duration, cpu: Double) {
+        self.cpu = cpu
         let latencies = results.flatMap(\.latencies).sorted()
         ops = latencies.count
         errors = results.reduce(0) { $0 + $1.errors }
@@ -163,9 +168,18 @@ struct Report {
     }
 
     var line: String {
-        String(format: "ops=%d seconds=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d",
-               ops, seconds, seconds > 0 ? Double(ops) / seconds : 0, p50, p99, errors)
+        String(format: "ops=%d seconds=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d cpu_us_per_op=%.1f",
+               ops, seconds, seconds > 0 ? Double(ops) / seconds : 0, p50, p99, errors,
+               ops > 0 ? cpu * 1e6 / Double(ops) : 0)
     }
+}
+
+/// User + system CPU time of this process, in seconds.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 /// A small, fast, seedable generator (SplitMix64), so that picking a uid costs no
