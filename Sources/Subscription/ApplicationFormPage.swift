@@ -191,7 +191,8 @@ struct ApplicationFormPage {
     private func checkboxes(_ name: String, _ label: String, _ options: [String], _ checked: [String], _ errors: [String: String]) -> String {
         let n = HTML.escape(name)
         var s = "<div class=\"checks\" role=\"group\" aria-labelledby=\"\(HTML.escape("label-" + name))\"><label id=\"\(HTML.escape("label-" + name))\" style=\"display:block;font-weight:600\">\(HTML.escape(label))</label>"
-        for option in options {
+        // A value not offered (sent by hand) is kept, so its error makes sense.
+        for option in options + checked.filter({ !options.contains($0) }) {
             let id = HTML.escape(name + "-" + option)
             s += "<input type=\"checkbox\" id=\"\(id)\" name=\"\(n)\" value=\"\(HTML.escape(option))\"\(checked.contains(option) ? " checked" : "")\(describedBy(name, errors, hint: false))>"
             s += "<label for=\"\(id)\">IKEv\(HTML.escape(option))</label>"
