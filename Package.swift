@@ -123,10 +123,29 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // The converter-side agent: EST client, access API client over mTLS, policy cache,
+        // strongSwan driver (swanctl). No libldap: it runs on converters.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "CertificateAuthority",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "tollgate-agent",
             dependencies: [
+                "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Mail: MIME messages, the on-disk spool/outbox, SMTP (STARTTLS, AUTH) delivery with retries.
@@ -183,8 +202,12 @@ let package = Package(
             dependencies: ["Mail"]
         ),
         .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent"]
+        ),
+        .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Subscription"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Subscription", "Agent"]
         ),
     ],
     swiftLanguageModes: [.v6]
