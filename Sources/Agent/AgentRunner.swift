@@ -62,6 +62,7 @@ public actor AgentRunner {
     private var pollError: String?
     private var nextRenewalAttempt = Date.distantPast
     private var lastState: AgentState?
+    private var lastDriverError: String?
     private let wake = WakeSignal()
     private let driver: TunnelDriver?
 
@@ -181,8 +182,11 @@ public actor AgentRunner {
                     tunnels = try await driver.apply(plan, identity: identity, comment: comment)
                 } catch {
                     driverError = error.description
-                    logger.warning("cannot drive strongSwan", metadata: ["error": "\(error)"])
+                    if error.description != lastDriverError {
+                        logger.warning("cannot drive strongSwan; retrying every reconcile interval", metadata: ["error": "\(error)"])
+                    }
                 }
+                lastDriverError = driverError
             }
             writeState(plan: plan, tunnels: tunnels, driverError: driverError, now: now)
             // Wake for changes, at the reconcile interval, when the cache turns stale and

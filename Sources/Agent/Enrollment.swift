@@ -126,6 +126,8 @@ public enum Enrollment {
             merged.peerId = previous.peerId
         }
         try merged.save(to: directory)
+        // A policy cached for an earlier enrolment may belong to another converter or tenant.
+        for stale in [directory.policyFile, directory.stateFile] { unlink(stale) }
         return AgentIdentity(settings: merged, key: key, certificate: issued, ca: ca)
     }
 
