@@ -112,6 +112,24 @@ public final class LDAPClient: Sendable {
         }
     }
 
+    /// Runs `body` with one pooled connection reserved for it and the task pinned to that
+    /// connection's reader thread.
+    ///
+    /// Use it for loops of many operations (bulk reads, benchmarks, a replica's refresh):
+    /// between two requests `body` runs on the thread that receives the answers, so each
+    /// operation wakes one thread instead of two. `body` must not block that thread
+    /// (no ``withConnection(_:)`` calls that wait on the same connection, no sleeping
+    /// system calls); awaiting anything is fine. If the connection is lost and re-opened,
+    /// `body` goes on without the affinity.
+    public func withPinnedConnection<T>(_ body: (LDAPPinnedConnection) async throws -> T) async throws -> T {
+        let connection = try await acquire()
+        defer { release(connection) }
+        let executor = try await connection.readerExecutor()
+        return try await withTaskExecutorPreference(executor) {
+            try await body(LDAPPinnedConnection(connection: connection))
+        }
+    }
+
     /// Closes idle connections and refuses new requests.
     public func close() async {
         let idle = state.withLock { state -> [LDAPConnection] in

@@ -17,11 +17,14 @@ public final class LDAPConnection: @unchecked Sendable {
     let queue: DispatchQueue
     let configuration: LDAPConfiguration
     private let label: String
+    /// The reader thread's name (Linux keeps at most 15 bytes of a thread name).
+    private let threadName: String
     private let current = Mutex<LDAPSession?>(nil)
 
     init(configuration: LDAPConfiguration, number: Int) {
         self.configuration = configuration
         self.label = "tollgate.ldap.connection.\(number)"
+        self.threadName = "ldap-reader-\(number % 1000)"
         self.queue = DispatchQueue(label: label)
     }
 
@@ -73,7 +76,7 @@ public final class LDAPConnection: @unchecked Sendable {
             ldap_unbind_ext_s(ld, nil, nil)
             throw error
         }
-        let session = LDAPSession(handle: ld, operationTimeout: configuration.operationTimeout, label: label)
+        let session = LDAPSession(handle: ld, operationTimeout: configuration.operationTimeout, label: threadName)
         current.withLock { $0 = session }
         return session
     }
@@ -240,6 +243,18 @@ public final class LDAPConnection: @unchecked Sendable {
     }
 
     // MARK: - Operations, async (the pool's fast path)
+
+    /// The executor of the session's reader thread (see ``ReaderThreadExecutor``); opens
+    /// the session if needed.
+    func readerExecutor() async throws -> ReaderThreadExecutor {
+        try await performAsync { session in
+            guard session.startReaderIfNeeded() else {
+                throw LDAPError(code: .serverDown, operation: "start the reader thread",
+                                diagnosticMessage: "the connection was lost")
+            }
+            return session.executor
+        }
+    }
 
     func searchAsync(
         base: DistinguishedName, scope: LDAPSearchScope, filter: LDAPFilter,

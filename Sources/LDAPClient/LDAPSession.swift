@@ -107,6 +107,8 @@ final class LDAPSession: @unchecked Sendable {
         var dead = false
         var closed = false
         var readerRunning = false
+        /// Registered with the ``DeadlineSweeper``.
+        var watched = false
         /// The reader's wake-up pipe (read end, write end).
         var wakeRead: Int32 = -1
         var wakeWrite: Int32 = -1
@@ -118,6 +120,9 @@ final class LDAPSession: @unchecked Sendable {
     private let operationTimeout: UInt64
     private let label: String
     private let state = Mutex(State())
+
+    /// Runs the jobs of tasks pinned to this session on its reader thread.
+    let executor = ReaderThreadExecutor()
 
     /// Wraps a bound handle. `operationTimeout` (seconds) bounds the wait for each answer.
     init(handle: OpaquePointer, operationTimeout: Double, label: String) {
@@ -131,6 +136,22 @@ final class LDAPSession: @unchecked Sendable {
 
     /// True until the connection was lost or closed.
     var isAlive: Bool { state.withLock { !$0.dead } }
+
+    private static let readerThreadKey = "tollgate.ldap.reader"
+
+    /// True on a session's reader thread (for tests and assertions).
+    static var isReaderThread: Bool {
+        Thread.current.threadDictionary[readerThreadKey] as? Bool ?? false
+    }
+
+    /// Starts the reader thread if it does not run yet, so that ``executor`` accepts jobs.
+    /// Returns false when the session is dead or the thread cannot start.
+    func startReaderIfNeeded() -> Bool {
+        state.withLock { state in
+            guard !state.dead else { return false }
+            return state.readerRunning || startReader(&state)
+        }
+    }
 
     // MARK: - Requests
 
@@ -163,6 +184,10 @@ final class LDAPSession: @unchecked Sendable {
             }
             let deadline = DispatchTime.now().uptimeNanoseconds &+ operationTimeout
             state.pending[msgid] = PendingRequest(waiter: waiter, deadline: deadline, wantsPageControl: wantsPageControl)
+            if !state.watched {
+                state.watched = true
+                DeadlineSweeper.shared.watch(self)
+            }
         }
         for (waiter, response) in failed { waiter.resume(response) }
     }
@@ -214,6 +239,7 @@ final class LDAPSession: @unchecked Sendable {
         state.wakeRead = fds[0]
         state.wakeWrite = fds[1]
         state.readerRunning = true
+        executor.attach(wakeFD: fds[1])
         let thread = Thread { [self] in readLoop() }
         thread.name = label
         thread.start()
@@ -221,34 +247,58 @@ final class LDAPSession: @unchecked Sendable {
     }
 
     private func readLoop() {
+        Thread.current.threadDictionary[Self.readerThreadKey] = true
         var finished: [(ResponseWaiter, LDAPResponse)] = []
         finished.reserveCapacity(4)
-        var timeoutMs: Int32
-        let wakeFD: Int32
-        (timeoutMs, wakeFD) = state.withLock { state in (nextTimeout(state), state.wakeRead) }
+        let wakeFD = state.withLock { $0.wakeRead }
         var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        var drain = [UInt8](repeating: 0, count: 64)
+        // Sleeps without a timeout: arming a timer for every poll(2) costs more than the
+        // rest of the loop on virtual machines. Overdue requests are expired by the
+        // ``DeadlineSweeper``.
+        var pollNow = false
         while true {
             fds[0].revents = 0
             fds[1].revents = 0
-            let n = poll(&fds, 2, timeoutMs)
+            let sleeping = !pollNow && executor.prepareToSleep()
+            let n = poll(&fds, 2, sleeping ? -1 : 0)
+            if sleeping { executor.awake() }
             if n < 0 && errno == EINTR { continue }
+            if fds[1].revents & Int16(POLLIN) != 0 {
+                while read(wakeFD, &drain, drain.count) > 0 {}
+            }
+            var more = false
             let exit = state.withLock { state -> Bool in
                 if state.dead { return true }
-                let more = readAvailable(&state, into: &finished)
-                if state.dead { return true }
-                expireRequests(&state, into: &finished)
-                timeoutMs = more ? 0 : nextTimeout(state)
-                return false
+                more = readAvailable(&state, into: &finished)
+                return state.dead
             }
             for (waiter, response) in finished { waiter.resume(response) }
             finished.removeAll(keepingCapacity: true)
             if exit { break }
+            // Tasks pinned to this session run here and send their next requests.
+            let jobsLeft = executor.runJobs()
+            pollNow = more || jobsLeft
         }
+        executor.detach()
         state.withLock { state in
             state.readerRunning = false
             if state.closed { teardown(&state) }
         }
+    }
+
+    /// Fails the requests whose answer is overdue (called by the ``DeadlineSweeper``).
+    /// Returns false when the session is dead and need not be watched any more.
+    func expireOverdue() -> Bool {
+        var finished: [(ResponseWaiter, LDAPResponse)] = []
+        let alive = state.withLock { state -> Bool in
+            guard !state.dead else { return false }
+            expireRequests(&state, into: &finished)
+            return true
+        }
+        for (waiter, response) in finished { waiter.resume(response) }
+        return alive
     }
 
     /// Takes the answers that have arrived. After each message the socket goes back to
@@ -313,16 +363,6 @@ final class LDAPSession: @unchecked Sendable {
             ldap_abandon_ext(ld, id, nil, nil)
             finished.append((request.waiter, LDAPResponse(code: Self.timeout, diagnosticMessage: "no answer in time")))
         }
-    }
-
-    /// Milliseconds until the earliest deadline; with nothing pending, one operation
-    /// timeout (a request sent meanwhile cannot expire before that).
-    private func nextTimeout(_ state: State) -> Int32 {
-        var earliest = UInt64.max
-        for request in state.pending.values where request.deadline < earliest { earliest = request.deadline }
-        let now = DispatchTime.now().uptimeNanoseconds
-        let nanoseconds = earliest == .max ? operationTimeout : (earliest > now ? earliest - now : 0)
-        return Int32(clamping: nanoseconds / 1_000_000 + 1)
     }
 
     // MARK: - Decoding (reader thread, state locked)

@@ -1,5 +1,5 @@
 import Foundation
-import LDAPClient
+@testable import LDAPClient
 import ManagedSlapd
 import Testing
 
@@ -134,3 +134,107 @@ struct LDAPClientIntegrationTests {
         await client.close()
     }
 }
+
+/// ``LDAPClient/withPinnedConnection(_:)``: one connection, run on its reader thread.
+@Suite("LDAP client: pinned connections")
+struct LDAPPinnedConnectionTests {
+    /// The calling thread and whether it is a session's reader thread (a synchronous
+    /// function: `Thread.current` is not available in async code).
+    private static func thread() -> (id: pthread_t, reader: Bool) {
+        (pthread_self(), LDAPSession.isReaderThread)
+    }
+
+    @Test("a pinned body's operations use one connection and resume on its reader thread")
+    func pinnedRunsOnReaderThread() async throws {
+        let slapd = try await SharedSlapd.get()
+        let client = slapd.client()
+        let dn = DistinguishedName("ou=history,dc=tollgate").child("tgEventId", "pinned-\(UUID().uuidString)")
+        let threads = try await client.withPinnedConnection { connection -> [(id: pthread_t, reader: Bool)] in
+            var names: [(id: pthread_t, reader: Bool)] = []
+            try await connection.add(dn, attributes: [("objectClass", ["tgHistoryEvent"]), ("tgEventId", [dn.firstValue ?? ""]),
+                                                      ("tgEventType", ["test.pinned"]), ("tgEventTime", ["20261125120000Z"])])
+            names.append(Self.thread())
+            for _ in 0..<50 {
+                let found = try await connection.search(base: "ou=history,dc=tollgate", scope: .oneLevel,
+                                                        filter: .equal("tgEventId", dn.firstValue ?? ""))
+                #expect(found.count == 1)
+                names.append(Self.thread())
+            }
+            try await connection.modify(dn, [.replace("tgEventType", ["test.pinned2"])])
+            #expect(try await connection.read(dn)?["tgEventType"] == "test.pinned2")
+            #expect(try await connection.compare(dn, attribute: "tgEventType", value: "test.pinned2"))
+            try await connection.delete(dn)
+            #expect(try await connection.read(dn) == nil)
+            names.append(Self.thread())
+            return names
+        }
+        #expect(Set(threads.map(\.id)).count == 1, "one thread")
+        let onReader = threads.filter { $0.reader }.count
+        #expect(onReader == threads.count, "the connection's reader thread")
+        // After the body the task is back on the global executor and the connection is
+        // back in the pool.
+        #expect(!Self.thread().reader)
+        #expect(try await client.read("dc=tollgate") != nil)
+        await client.close()
+    }
+
+    @Test("concurrent pinned bodies on a small pool and a slapd restart underneath")
+    func pinnedSurvivesRestart() async throws {
+        let slapd = try await startSlapd("pinned-restart", demo: false)
+        let client = LDAPClient(configuration: LDAPConfiguration(url: slapd.ldapURL, credentials: .simple(
+            dn: "cn=tollgate,ou=services,dc=tollgate",
+            password: try String(contentsOf: slapd.layout.servicePasswordFile, encoding: .utf8).trimmingCharacters(in: .newlines)),
+            maximumConnections: 2, reconnectWindow: 15))
+        // Four bodies on two connections: two wait for the pool.
+        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await client.withPinnedConnection { connection in
+                        var found = 0
+                        for _ in 0..<20 { found += try await connection.search(base: "dc=tollgate", scope: .base).count }
+                        return found
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(counts == [20, 20, 20, 20])
+        // The connection dies under a pinned body; the body goes on (re-connected, without
+        // affinity) and its next operations succeed.
+        let afterRestart = try await client.withPinnedConnection { connection -> Int in
+            #expect(try await connection.read("dc=tollgate") != nil)
+            try await slapd.stop()
+            try await slapd.start()
+            var found = 0
+            for _ in 0..<5 { found += try await connection.search(base: "dc=tollgate", scope: .base).count }
+            return found
+        }
+        #expect(afterRestart == 5)
+        await client.close()
+    }
+
+    @Test("a request slapd does not answer fails with a timeout after about the operation timeout")
+    func operationTimeout() async throws {
+        let slapd = try await startSlapd("op-timeout", demo: false)
+        let client = LDAPClient(configuration: LDAPConfiguration(url: slapd.ldapURL, credentials: .simple(
+            dn: "cn=tollgate,ou=services,dc=tollgate",
+            password: try String(contentsOf: slapd.layout.servicePasswordFile, encoding: .utf8).trimmingCharacters(in: .newlines)),
+            maximumConnections: 1, operationTimeout: 0.5, reconnectWindow: 0))
+        #expect(try await client.read("dc=tollgate") != nil)
+        let pidText = try String(contentsOf: slapd.layout.pidFile, encoding: .utf8)
+        let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: LDAPError.self) {
+            try await client.withPinnedConnection { try await $0.read("dc=tollgate") }
+        }
+        let waited = ContinuousClock.now - started
+        #expect(error?.code == .timeout)
+        #expect(waited >= .milliseconds(450) && waited < .seconds(5), "waited \(waited)")
+        kill(pid, SIGCONT)
+        #expect(try await client.read("dc=tollgate") != nil, "the connection is re-opened after the timeout")
+        await client.close()
+    }
+}
+

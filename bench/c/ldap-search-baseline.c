@@ -6,7 +6,9 @@
  * ldap_search_ext_s((uid=userR)) with a random R in [0, K) for S seconds, checking that
  * exactly one entry comes back. Prints one machine-readable line:
  *
- *   ops=... seconds=... rate=... p50_ms=... p99_ms=... errors=...
+ *   ops=... seconds=... rate=... p50_ms=... p99_ms=... errors=... cpu_us_per_op=...
+ *
+ * cpu_us_per_op: this process's user + system CPU time during the measured run, per operation.
  *
  * ops counts successful searches; errors counts failed ones and wrong entry counts.
  *
@@ -20,6 +22,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,6 +51,13 @@ static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* User + system CPU time of the whole process, in seconds. */
+static double cpu_seconds(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 /* SplitMix64: a cheap per-thread generator (no locks, no system calls). */
@@ -172,11 +182,13 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    double cpu_started = cpu_seconds();
     uint64_t started = now_ns();
     deadline_ns = started + (uint64_t)(o.seconds * 1e9);
     pthread_barrier_wait(&start_barrier);
     for (int i = 0; i < o.connections; i++) pthread_join(workers[i].thread, NULL);
     double elapsed = (double)(now_ns() - started) / 1e9;
+    double cpu = cpu_seconds() - cpu_started;
 
     size_t ops = 0;
     long errors = 0;
@@ -197,8 +209,8 @@ int main(int argc, char **argv) {
         p50 = all[i50 < ops ? i50 : ops - 1] / 1e6;
         p99 = all[i99 < ops ? i99 : ops - 1] / 1e6;
     }
-    printf("ops=%zu seconds=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f errors=%ld\n", ops, elapsed,
-           elapsed > 0 ? ops / elapsed : 0.0, p50, p99, errors);
+    printf("ops=%zu seconds=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f errors=%ld cpu_us_per_op=%.1f\n", ops,
+           elapsed, elapsed > 0 ? ops / elapsed : 0.0, p50, p99, errors, ops ? cpu * 1e6 / ops : 0.0);
     free(all);
     free(workers);
     return ops > 0 ? 0 : 1;

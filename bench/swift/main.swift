@@ -9,7 +9,7 @@ import LDAPClient
 /// same format as `bench/c/ldap-search-baseline.c`, so `bench/run` can put the two side
 /// by side:
 ///
-///     ops=… seconds=… rate=… p50_ms=… p99_ms=… errors=…
+///     ops=… seconds=… rate=… p50_ms=… p99_ms=… errors=… cpu_us_per_op=…
 @main
 struct TollgateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,6 +38,9 @@ struct TollgateBench: AsyncParsableCommand {
     @Option(help: "Number of distinct uids: user0 … user{count-1}.")
     var count: Int = 100_000
 
+    @Flag(help: "Each task pins one connection (LDAPClient.withPinnedConnection) instead of taking one from the pool per search.")
+    var pinned = false
+
     mutating func validate() throws {
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
@@ -50,18 +53,20 @@ struct TollgateBench: AsyncParsableCommand {
             credentials: .simple(dn: DistinguishedName(bindDN), password: password),
             maximumConnections: connections
         ))
-        let workload = Workload(client: client, base: DistinguishedName(base), count: count)
+        let workload = Workload(client: client, base: DistinguishedName(base), count: count, pinned: pinned)
 
         // Warm-up (not measured): opens and binds the pool's connections, like the C
         // baseline binds every connection before its clock starts.
         _ = await workload.run(tasks: connections, for: .milliseconds(min(1000, Int(seconds * 100))))
 
+        let cpuStarted = cpuSeconds()
         let started = ContinuousClock.now
         let results = await workload.run(tasks: connections, for: .seconds(seconds))
         let elapsed = ContinuousClock.now - started
+        let cpu = cpuSeconds() - cpuStarted
         await client.close()
 
-        let report = Report(results, elapsed: elapsed)
+        let report = Report(results, elapsed: elapsed, cpu: cpu)
         print(report.line)
         if report.ops == 0 { throw ExitCode.failure }
     }
@@ -72,6 +77,7 @@ struct Workload: Sendable {
     let client: LDAPClient
     let base: DistinguishedName
     let count: Int
+    let pinned: Bool
 
     /// Runs `tasks` concurrent loops until `duration` has passed.
     func run(tasks: Int, for duration: Duration) async -> [TaskResult] {
@@ -79,14 +85,32 @@ struct Workload: Sendable {
         return await withTaskGroup(of: TaskResult.self) { group in
             for index in 0..<tasks {
                 let seed = UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15 ^ DispatchTime.now().uptimeNanoseconds
-                group.addTask { await loop(seed: seed, until: deadline) }
+                group.addTask {
+                    guard pinned else {
+                        return await loop(seed: seed, until: deadline) { base, filter in
+                            try await client.search(base: base, scope: .subtree, filter: filter, attributes: ["cn"])
+                        }
+                    }
+                    do {
+                        return try await client.withPinnedConnection { connection in
+                            await loop(seed: seed, until: deadline) { base, filter in
+                                try await connection.search(base: base, scope: .subtree, filter: filter, attributes: ["cn"])
+                            }
+                        }
+                    } catch {
+                        return TaskResult(errors: 1)
+                    }
+                }
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
     }
 
     /// One task's loop: search, check, record the latency in nanoseconds.
-    private func loop(seed: UInt64, until deadline: ContinuousClock.Instant) async -> TaskResult {
+    private func loop(
+        seed: UInt64, until deadline: ContinuousClock.Instant,
+        search: (DistinguishedName, LDAPFilter) async throws -> [LDAPEntry]
+    ) async -> TaskResult {
         var random = SplitMix64(seed: seed)
         var result = TaskResult()
         result.latencies.reserveCapacity(65_536)
@@ -95,8 +119,7 @@ struct Workload: Sendable {
             let uid = "user\(Int.random(in: 0..<count, using: &random))"
             let start = clock.now
             do {
-                let entries = try await client.search(base: base, scope: .subtree, filter: .equal("uid", uid),
-                                                      attributes: ["cn"])
+                let entries = try await search(base, .equal("uid", uid))
                 let latency = clock.now - start
                 if entries.count == 1 {
                     result.latencies.append(latency.nanoseconds)
@@ -126,8 +149,11 @@ struct Report {
     let seconds: Double
     let p50: Double
     let p99: Double
+    /// Process CPU time (user + system) during the measured run, in seconds.
+    let cpu: Double
 
-    init(_ results: [TaskResult], elapsed: Duration) {
+    init(_ results: [TaskResult], elapsed: Duration, cpu: Double) {
+        self.cpu = cpu
         let latencies = results.flatMap(\.latencies).sorted()
         ops = latencies.count
         errors = results.reduce(0) { $0 + $1.errors }
@@ -142,9 +168,18 @@ struct Report {
     }
 
     var line: String {
-        String(format: "ops=%d seconds=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d",
-               ops, seconds, seconds > 0 ? Double(ops) / seconds : 0, p50, p99, errors)
+        String(format: "ops=%d seconds=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d cpu_us_per_op=%.1f",
+               ops, seconds, seconds > 0 ? Double(ops) / seconds : 0, p50, p99, errors,
+               ops > 0 ? cpu * 1e6 / Double(ops) : 0)
     }
+}
+
+/// User + system CPU time of this process, in seconds.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 /// A small, fast, seedable generator (SplitMix64), so that picking a uid costs no
