@@ -36,12 +36,12 @@ public struct AccessAPIError: Error, Sendable, CustomStringConvertible {
     /// The JSON body: `{"error":…,"message":…,"field":…}` (503 also says `"allow":false`).
     var json: String {
         var json = JSONWriter()
-        json.object {
+        json.beginObject()
             if status == .serviceUnavailable { json.field("allow", false) }
             json.field("error", code)
             json.field("message", message)
             json.field("field", field)
-        }
+        json.endObject()
         return json.text
     }
 }

@@ -22,7 +22,7 @@ public struct AccessController: Sendable {
 
     public func addRoutes(to router: Router<TollgateRequestContext>) {
         router.post("/v1/access/check") { request, context in
-            await respond {
+            await respond { () async throws(AccessAPIError) -> Response in
                 let freshness = try service.requireUsableReplica()
                 let identity = try service.authenticate(serial: await Self.clientSerial(context))
                 let body = try await Self.jsonBody(request)
@@ -32,22 +32,24 @@ public struct AccessController: Sendable {
             }
         }
         router.post("/v1/access/batch") { request, context in
-            await respond {
+            await respond { () async throws(AccessAPIError) -> Response in
                 let freshness = try service.requireUsableReplica()
                 let identity = try service.authenticate(serial: await Self.clientSerial(context))
                 let body = try await Self.jsonBody(request)
                 let checks = try CheckRequest.decodeBatch(body, limit: Self.maximumBatch)
                 let answers = await service.check(checks, for: identity, freshness: freshness)
                 var json = JSONWriter()
-                json.object {
+                json.beginObject()
                     json.key("results")
-                    json.array { for answer in answers { json.raw(Self.encode(answer, identity)) } }
-                }
+                    json.beginArray()
+                    for answer in answers { json.raw(Self.encode(answer, identity)) }
+                    json.endArray()
+                json.endObject()
                 return Self.json(.ok, json.text)
             }
         }
         router.get("/v1/policy") { request, context in
-            await respond {
+            await respond { () async throws(AccessAPIError) -> Response in
                 _ = try service.requireUsableReplica()
                 let identity = try service.authenticate(serial: await Self.clientSerial(context))
                 let wait = try Self.waitSeconds(request)
@@ -62,7 +64,7 @@ public struct AccessController: Sendable {
                 // Re-check: the directory may have gone away during a long-poll.
                 let freshness = try service.requireUsableReplica()
                 var json = JSONWriter()
-                json.object {
+                json.beginObject()
                     json.field("org", identity.org)
                     json.field("converter", identity.name)
                     json.field("version", policy.version)
@@ -70,7 +72,7 @@ public struct AccessController: Sendable {
                     json.field("ttl", service.ttl)
                     json.key("destinations")
                     json.raw(policy.destinationsJSON)
-                }
+                json.endObject()
                 var response = Self.json(.ok, json.text)
                 response.headers[.eTag] = "\"\(policy.version)\""
                 return response
@@ -135,7 +137,7 @@ public struct AccessController: Sendable {
 
     static func encode(_ answer: AccessService.Answer, _ identity: ConverterIdentity) -> String {
         var json = JSONWriter()
-        json.object {
+        json.beginObject()
             json.field("allow", answer.decision.allow)
             json.field("reason", answer.decision.reason)
             json.field("rule", answer.decision.rule)
@@ -146,8 +148,10 @@ public struct AccessController: Sendable {
             json.field("converter", identity.name)
             json.field("destination", answer.request.destination)
             json.key("addresses")
-            json.array { for address in answer.decision.addresses { json.string(address.description) } }
-        }
+            json.beginArray()
+            for address in answer.decision.addresses { json.string(address.description) }
+            json.endArray()
+        json.endObject()
         return json.text
     }
 
@@ -164,7 +168,7 @@ public struct AccessController: Sendable {
     }
 
     func respond(_ body: () async throws(AccessAPIError) -> Response) async -> Response {
-        do {
+        do throws(AccessAPIError) {
             return try await body()
         } catch {
             if error.status != .ok {

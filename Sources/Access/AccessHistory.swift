@@ -123,30 +123,30 @@ public final class AccessHistory: Sendable {
             allowed += counts.allowed
             denied += counts.denied
         }
-        json.object {
+        json.beginObject()
             json.field("periodStart", JSONWriter.iso8601(start))
             json.field("periodEnd", JSONWriter.iso8601(end))
             json.field("allowed", allowed)
             json.field("denied", denied)
             json.key("destinations")
-            json.object {
+            json.beginObject()
                 for (label, counts) in bucket.counts.sorted(by: { $0.key < $1.key }) {
                     json.key(label)
-                    json.object {
+                    json.beginObject()
                         json.field("allowed", counts.allowed)
                         json.field("denied", counts.denied)
-                    }
+                    json.endObject()
                 }
-            }
+            json.endObject()
             if bucket.other.allowed + bucket.other.denied > 0 {
                 json.key("otherDestinations")
-                json.object {
+                json.beginObject()
                     json.field("allowed", bucket.other.allowed)
                     json.field("denied", bucket.other.denied)
-                }
+                json.endObject()
             }
             json.field("deniesNotRecorded", bucket.deniesNotRecorded)
-        }
+        json.endObject()
         return HistoryEvent(type: "access.summary", orgNumber: key.org, converter: key.converter,
                             actor: "\(key.org)-\(key.converter)", data: json.text, time: end)
     }
@@ -154,15 +154,17 @@ public final class AccessHistory: Sendable {
     private static func denyEvent(_ identity: ConverterIdentity, destination: String, query: AccessQuery,
                                   decision: AccessDecision, now: Date) -> HistoryEvent {
         var json = JSONWriter()
-        json.object {
+        json.beginObject()
             json.field("destination", destination)
             json.key("addresses")
-            json.array { for address in decision.addresses { json.string(address.description) } }
+            json.beginArray()
+            for address in decision.addresses { json.string(address.description) }
+            json.endArray()
             json.field("protocol", query.protocol.rawValue)
             if let port = query.port { json.field("port", port) }
             json.field("reason", decision.reason)
             json.field("rule", decision.rule)
-        }
+        json.endObject()
         return HistoryEvent(type: "access.denied", orgNumber: identity.org, converter: identity.name,
                             actor: identity.converterId, data: json.text, time: now)
     }

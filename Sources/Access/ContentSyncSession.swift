@@ -114,7 +114,7 @@ public final class ContentSyncSession: @unchecked Sendable {
         for (index, name) in attributes.enumerated() { attributeArray[index] = strdup(name) }
         attributeArray[attributes.count] = nil
         ls.pointee.ls_base = strdup(layout.suffix.string)
-        ls.pointee.ls_scope = LDAP_SCOPE_SUBTREE
+        ls.pointee.ls_scope = 2  // LDAP_SCOPE_SUBTREE
         ls.pointee.ls_filter = strdup(Self.filter)
         ls.pointee.ls_attrs = attributeArray
         ls.pointee.ls_timeout = 1
@@ -124,7 +124,9 @@ public final class ContentSyncSession: @unchecked Sendable {
         ls.pointee.ls_private = Unmanaged.passUnretained(self).toOpaque()
         ls.pointee.ls_ld = ld
         if let cookie, !cookie.isEmpty, let copy = ber_memalloc(ber_len_t(cookie.count)) {
-            cookie.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: cookie.count) }
+            cookie.withUnsafeBytes { bytes in
+                if let base = bytes.baseAddress { copy.copyMemory(from: base, byteCount: bytes.count) }
+            }
             ls.pointee.ls_cookie = berval(bv_len: ber_len_t(cookie.count), bv_val: copy.assumingMemoryBound(to: CChar.self))
         }
         defer {
@@ -148,7 +150,7 @@ public final class ContentSyncSession: @unchecked Sendable {
         ended = nil
         refreshRequired = false
         builder.beginRefresh()
-        let started = ContinuousClock.now
+        let began = ContinuousClock.now
         let rc = ldap_sync_init(ls, LDAP_SYNC_REFRESH_AND_PERSIST)
         if let problem { return problem }
         guard rc == LDAP_SUCCESS, refreshDone else {
@@ -156,7 +158,7 @@ public final class ContentSyncSession: @unchecked Sendable {
         }
         logger.info("access replica synchronised", metadata: [
             "entries": "\(builder.entryCount)", "tenants": "\(replica.tenantCount)", "full": "\(fullRefresh)",
-            "ms": "\((ContinuousClock.now - started) / .milliseconds(1))"])
+            "ms": "\(Int((ContinuousClock.now - began) / .milliseconds(1)))"])
 
         while !isStopping {
             let rc = ldap_sync_poll(ls)
@@ -299,24 +301,24 @@ public final class ContentSyncSession: @unchecked Sendable {
 
 // C callbacks: find the session through ls_private.
 
-private func session(_ ls: UnsafeMutablePointer<ldap_sync_t>?) -> (ContentSyncSession, OpaquePointer)? {
+private func syncContext(_ ls: UnsafeMutablePointer<ldap_sync_t>?) -> (ContentSyncSession, OpaquePointer)? {
     guard let ls, let context = ls.pointee.ls_private, let ld = ls.pointee.ls_ld else { return nil }
     return (Unmanaged<ContentSyncSession>.fromOpaque(context).takeUnretainedValue(), ld)
 }
 
 private func syncSearchEntry(_ ls: UnsafeMutablePointer<ldap_sync_t>?, _ message: OpaquePointer?,
                              _ uuid: UnsafeMutablePointer<berval>?, _ phase: ldap_sync_refresh_t) -> Int32 {
-    guard let (session, ld) = session(ls), let message else { return LDAP_OTHER }
+    guard let (session, ld) = syncContext(ls), let message else { return LDAP_OTHER }
     return session.handleEntry(ld, message, uuid.map { UnsafePointer($0) }, phase)
 }
 
 private func syncIntermediate(_ ls: UnsafeMutablePointer<ldap_sync_t>?, _ message: OpaquePointer?,
                               _ uuids: UnsafeMutablePointer<berval>?, _ phase: ldap_sync_refresh_t) -> Int32 {
-    guard let (session, ld) = session(ls), let message else { return LDAP_OTHER }
+    guard let (session, ld) = syncContext(ls), let message else { return LDAP_OTHER }
     return session.handleIntermediate(ld, message, uuids, phase)
 }
 
 private func syncSearchResult(_ ls: UnsafeMutablePointer<ldap_sync_t>?, _ message: OpaquePointer?, _ refreshDeletes: Int32) -> Int32 {
-    guard let (session, ld) = session(ls), let message else { return LDAP_OTHER }
+    guard let (session, ld) = syncContext(ls), let message else { return LDAP_OTHER }
     return session.handleResult(ld, message)
 }

@@ -81,3 +81,6 @@ struct RDN: Equatable {
         return rdns
     }
 }
+
+/// LDAPClient's DN type, by a name that X509's `DistinguishedName` does not shadow.
+typealias LDAPDistinguishedName = DistinguishedName

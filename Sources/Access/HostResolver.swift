@@ -56,8 +56,8 @@ public final class HostResolver: Sendable {
         let once = Once<Result<[IPAddress], Failure>>()
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[IPAddress], Failure>, Never>) in
             once.set(continuation)
-            queue.async { [inFlight] in
-                defer { inFlight.wrappingSubtract(1, ordering: .relaxed) }
+            queue.async {
+                defer { self.inFlight.wrappingSubtract(1, ordering: .relaxed) }
                 once.resume(Self.lookup(name))
             }
             let (seconds, attoseconds) = timeout.components

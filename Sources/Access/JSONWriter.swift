@@ -9,20 +9,24 @@ struct JSONWriter {
 
     init() { text.reserveCapacity(256) }
 
-    mutating func object(_ body: () -> Void) {
+    mutating func beginObject() {
         separate()
         text += "{"
         needsComma = false
-        body()
+    }
+
+    mutating func endObject() {
         text += "}"
         needsComma = true
     }
 
-    mutating func array(_ body: () -> Void) {
+    mutating func beginArray() {
         separate()
         text += "["
         needsComma = false
-        body()
+    }
+
+    mutating func endArray() {
         text += "]"
         needsComma = true
     }

@@ -44,7 +44,7 @@ final class ReplicaBuilder {
     private var seen: Set<UUID> = []
     private(set) var refreshing = false
 
-    init(suffix: DistinguishedName, onProblem: @escaping (String) -> Void) {
+    init(suffix: LDAPDistinguishedName, onProblem: @escaping (String) -> Void) {
         self.suffix = RDN.parse(suffix.string) ?? []
         self.onProblem = onProblem
     }

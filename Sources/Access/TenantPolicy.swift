@@ -69,23 +69,25 @@ public final class TenantPolicy: Sendable {
 
     private static func encode(_ rules: [AccessRule]) -> String {
         var json = JSONWriter()
-        json.array {
+        json.beginArray()
             for rule in rules {
                 let d = rule.destination
-                json.object {
+                json.beginObject()
                     json.field("dn", rule.dn)
                     json.field("name", d.name)
                     json.field("network", d.network.description)
                     json.field("protocol", rule.protocol.rawValue)
                     json.key("ports")
-                    json.array { for port in d.ports { json.string(port.description) } }
+                    json.beginArray()
+                    for port in d.ports { json.string(port.description) }
+                    json.endArray()
                     json.field("action", d.action)
                     json.field("notBefore", d.notBefore.map(JSONWriter.iso8601))
                     json.field("notAfter", d.notAfter.map(JSONWriter.iso8601))
                     json.field("description", d.description)
-                }
+                json.endObject()
             }
-        }
+        json.endArray()
         return json.text
     }
 }

@@ -32,14 +32,14 @@ struct AccessCommand: AsyncParsableCommand {
         @OptionGroup var output: JSONFlag
 
         func run() async throws {
-            let decision: AccessDecision
-            let request: CheckRequest
+            let outcome: (request: CheckRequest, decision: AccessDecision)
             do {
-                (request, decision) = try await decide()
+                outcome = try await decide()
             } catch {
                 Output.error("\(error)")
                 throw ExitCode(2)
             }
+            let (request, decision) = outcome
             if output.json {
                 try Output.json(Result(allow: decision.allow, reason: decision.reason, rule: decision.rule, org: org,
                                        converter: converter, destination: request.destination,

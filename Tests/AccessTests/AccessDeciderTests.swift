@@ -4,8 +4,8 @@ import Foundation
 import LDAPClient
 import Testing
 
-func rule(_ network: String, _ proto: String = "any", ports: [String] = [], action: String = "allow", name: String? = nil,
-          notBefore: Date? = nil, notAfter: Date? = nil, org: String = "1001") throws -> AccessRule {
+func rule(_ network: String, _ proto: String = "any", ports: [String] = [], action: String = "allow",
+          notBefore: Date? = nil, notAfter: Date? = nil, name: String? = nil, org: String = "1001") throws -> AccessRule {
     let destination = Destination(name: name ?? "\(network)-\(proto)-\(action)", orgNumber: org, network: try IPNetwork(parsing: network),
                                   protocol: proto, ports: try ports.map { try PortRange(parsing: $0) },
                                   notBefore: notBefore, notAfter: notAfter, action: action)
@@ -160,7 +160,7 @@ struct TenantPolicyTests {
 @Suite("Access request parsing")
 struct CheckRequestTests {
     func field(_ json: String) -> String? {
-        do {
+        do throws(AccessAPIError) {
             _ = try CheckRequest.decode(Array(json.utf8))
             return nil
         } catch {
@@ -199,7 +199,7 @@ struct CheckRequestTests {
     @Test("batches: limit and per-item field names")
     func batches() {
         #expect(throws: AccessAPIError.self) { try CheckRequest.decodeBatch(Array("{\"checks\":5}".utf8), limit: 2) }
-        do {
+        do throws(AccessAPIError) {
             _ = try CheckRequest.decodeBatch(Array("{\"checks\":[{\"destination\":\"10.0.0.1\"},{\"destination\":\"10.0.0.1\",\"port\":\"x\"}]}".utf8), limit: 4)
             Issue.record("accepted a bad port")
         } catch {
@@ -242,7 +242,7 @@ struct ReplicaBuilderTests {
     func phases() throws {
         let builder = ReplicaBuilder(suffix: "dc=tollgate") { _ in }
         builder.beginRefresh()
-        for n in 1...3 { builder.upsert(uuid(n), try entry("d\(n)", "10.\(n).0.0/16")) }
+        for n in UInt8(1)...3 { builder.upsert(uuid(n), try entry("d\(n)", "10.\(n).0.0/16")) }
         builder.endPhase(present: true)
         builder.endRefresh()
         #expect(builder.takeUpdate().tenants["1001"]?.rules.count == 3)

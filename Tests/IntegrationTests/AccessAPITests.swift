@@ -276,17 +276,17 @@ struct AccessAPITests {
             summaries = objects("access.summary")
             denials = objects("access.denied").filter { $0["destination"] as? String == "10.99.0.1" }
             let counted = summaries.reduce(0) { total, summary in
-                total + ((summary["destinations"] as? [String: Any])?["10.99.0.1 tcp/8443"] as? [String: Any])?["denied"] as? Int ?? 0
+                total + ((((summary["destinations"] as? [String: Any])?["10.99.0.1 tcp/8443"] as? [String: Any])?["denied"] as? Int) ?? 0)
             }
             return counted == 40
         }
         #expect(found != nil, "summaries counted the 40 refusals: \(summaries)")
         let allowedCount = summaries.reduce(0) { total, summary in
-            total + ((summary["destinations"] as? [String: Any])?["10.40.7.7 tcp/22"] as? [String: Any])?["allowed"] as? Int ?? 0
+            total + ((((summary["destinations"] as? [String: Any])?["10.40.7.7 tcp/22"] as? [String: Any])?["allowed"] as? Int) ?? 0)
         }
         #expect(allowedCount == 3)
         // Each refusal is either an event with its reason or counted as not recorded.
-        let notRecorded = summaries.reduce(0) { $0 + ($1["deniesNotRecorded"] as? Int ?? 0) }
+        let notRecorded = summaries.reduce(0) { $0 + (($1["deniesNotRecorded"] as? Int) ?? 0) }
         #expect(!denials.isEmpty && denials.count <= 40)
         #expect(denials.count + notRecorded >= 40, "\(denials.count) events + \(notRecorded) counted")
         #expect(denials.count <= 20 * max(1, summaries.count), "at most 20 refusal events per converter and period")
