@@ -24,7 +24,9 @@ public struct CheckRequest: Sendable, Hashable {
         var source: String?
         var destination: String?
         var `protocol`: String?
-        var port: Int?
+        /// Decoded as a number and checked to be whole here (a fraction would otherwise
+        /// make the decoder report the whole body as invalid JSON).
+        var port: Double?
     }
 
     struct Batch: Decodable {
@@ -49,10 +51,17 @@ public struct CheckRequest: Sendable, Hashable {
         guard let proto = AccessProtocol(rawValue: protocolText) else {
             throw .invalid(prefix + "protocol", "\"\(protocolText.prefix(20))\" is not a protocol; use tcp, udp, icmp, esp or any")
         }
-        if let port = body.port, !(0...65535).contains(port) {
-            throw .invalid(prefix + "port", "port \(port) is out of range; use 0 to 65535")
+        var port: Int?
+        if let number = body.port {
+            guard number == number.rounded(), abs(number) < 1e9 else {
+                throw .invalid(prefix + "port", "port must be an integer from 0 to 65535")
+            }
+            guard (0...65535).contains(Int(number)) else {
+                throw .invalid(prefix + "port", "port \(Int(number)) is out of range; use 0 to 65535")
+            }
+            port = Int(number)
         }
-        if proto.hasPorts && body.port == nil {
+        if proto.hasPorts && port == nil {
             throw .invalid(prefix + "port", "give the port for \(proto.rawValue) (or use protocol any)")
         }
         var source: IPAddress?
@@ -62,7 +71,7 @@ public struct CheckRequest: Sendable, Hashable {
             }
             source = parsed
         }
-        return CheckRequest(destination: destination, address: address, query: AccessQuery(protocol: proto, port: body.port),
+        return CheckRequest(destination: destination, address: address, query: AccessQuery(protocol: proto, port: port),
                             source: source)
     }
 
@@ -94,7 +103,7 @@ public struct CheckRequest: Sendable, Hashable {
                 let field = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
                     .replacingOccurrences(of: ".[", with: "[").trimmingCharacters(in: CharacterSet(charactersIn: "."))
                 if field.isEmpty { throw .malformed("the body must be a JSON object") }
-                let what = expected == Int.self ? "an integer" : expected == String.self ? "a string" : "\(expected)"
+                let what = expected == Double.self ? "an integer" : expected == String.self ? "a string" : "\(expected)"
                 throw .invalid(field, "\(field) must be \(what)")
             case .dataCorrupted(let context):
                 if !context.codingPath.isEmpty {

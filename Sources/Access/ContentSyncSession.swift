@@ -25,6 +25,9 @@ public final class ContentSyncSession: @unchecked Sendable {
     public let configuration: LDAPConfiguration
     public let replica: PolicyReplica
     public let layout: DirectoryLayout
+    /// Where the synchronised search starts: the suffix for the server (as the service
+    /// account); a subscriber may only synchronise its own subtree.
+    public let base: DistinguishedName
     let logger: Logger
 
     /// Everything the replica needs, in one synchronised search.
@@ -45,10 +48,11 @@ public final class ContentSyncSession: @unchecked Sendable {
     private var refreshRequired = false
 
     public init(configuration: LDAPConfiguration, replica: PolicyReplica, layout: DirectoryLayout = DirectoryLayout(),
-                logger: Logger = Logger(label: "tollgate.access.sync")) {
+                base: DistinguishedName? = nil, logger: Logger = Logger(label: "tollgate.access.sync")) {
         self.configuration = configuration
         self.replica = replica
         self.layout = layout
+        self.base = base ?? layout.suffix
         self.logger = logger
         let problems = logger
         builder = ReplicaBuilder(suffix: layout.suffix) { problems.warning("\($0)") }
@@ -113,7 +117,7 @@ public final class ContentSyncSession: @unchecked Sendable {
         let attributeArray = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: attributes.count + 1)
         for (index, name) in attributes.enumerated() { attributeArray[index] = strdup(name) }
         attributeArray[attributes.count] = nil
-        ls.pointee.ls_base = strdup(layout.suffix.string)
+        ls.pointee.ls_base = strdup(base.string)
         ls.pointee.ls_scope = 2  // LDAP_SCOPE_SUBTREE
         ls.pointee.ls_filter = strdup(Self.filter)
         ls.pointee.ls_attrs = attributeArray
@@ -283,8 +287,12 @@ public final class ContentSyncSession: @unchecked Sendable {
                 return ldap_sasl_bind_s(ld, dn.string, nil, &credential, nil, nil, nil)
             }
         case .saslExternal:
-            var empty = berval(bv_len: 0, bv_val: nil)
-            rc = ldap_sasl_bind_s(ld, nil, "EXTERNAL", &empty, nil, nil, nil)
+            // An empty (not absent) initial response: authorize as the peer identity.
+            var byte: CChar = 0
+            rc = withUnsafeMutablePointer(to: &byte) { pointer in
+                var empty = berval(bv_len: 0, bv_val: pointer)
+                return ldap_sasl_bind_s(ld, nil, "EXTERNAL", &empty, nil, nil, nil)
+            }
         }
         guard rc == LDAP_SUCCESS else {
             var message: UnsafeMutablePointer<CChar>?

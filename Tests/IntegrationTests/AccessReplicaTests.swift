@@ -22,7 +22,7 @@ struct AccessReplicaTests {
 
     /// Random destinations in a small space, so that networks overlap a lot.
     func randomDestinations(org: String, count: Int, generator: inout some RandomNumberGenerator) throws -> [Destination] {
-        let v4Lengths = [8, 12, 16, 20, 24, 28, 30, 32], v6Lengths = [32, 48, 56, 64, 96, 120, 128]
+        let v4Lengths = [12, 16, 20, 24, 28, 30, 32], v6Lengths = [32, 48, 56, 64, 96, 120, 128]
         let ports: [[PortRange]] = [[], [try PortRange(parsing: "443")], [try PortRange(parsing: "22")],
                                     [try PortRange(parsing: "8000-8100")], [try PortRange(parsing: "53"), try PortRange(parsing: "443")]]
         let now = Date()
@@ -65,9 +65,11 @@ struct AccessReplicaTests {
 
     /// A random question near the rules' networks.
     func randomQuestion(generator: inout some RandomNumberGenerator) -> (IPAddress, AccessQuery) {
+        // Mostly inside the rules' space, sometimes next to it (where nothing matches).
+        let near = Int.random(in: 0..<10, using: &generator) < 8
         let text = Bool.random(using: &generator)
-            ? "10.\(Int.random(in: 0...1, using: &generator)).\(Int.random(in: 0...3, using: &generator)).\(Int.random(in: 0...255, using: &generator))"
-            : "2001:db8:\(Int.random(in: 0...1, using: &generator)):\(Int.random(in: 0...2, using: &generator))::\(Int.random(in: 0...5, using: &generator))"
+            ? "\(near ? 10 : 11).\(Int.random(in: 0...1, using: &generator)).\(Int.random(in: 0...3, using: &generator)).\(Int.random(in: 0...255, using: &generator))"
+            : "2001:\(near ? "db8" : "db9"):\(Int.random(in: 0...1, using: &generator)):\(Int.random(in: 0...2, using: &generator))::\(Int.random(in: 0...5, using: &generator))"
         let proto = AccessProtocol.allCases.randomElement(using: &generator)!
         let port = [22, 53, 443, 8050, 9999].randomElement(using: &generator)!
         return (IPAddress(text)!, AccessQuery(protocol: proto, port: port))
@@ -151,24 +153,39 @@ struct AccessReplicaTests {
     func aclConfinesSync() async throws {
         let slapd = try await SharedSlapd.get()
         let layout = DirectoryLayout()
+        let as1001 = LDAPConfiguration(url: slapd.ldapURL, credentials: .simple(dn: layout.subscriber("1001"), password: "demo-signature-1001"))
+        // Tenant 1001 synchronising its own subtree gets its own destinations.
         let replica = PolicyReplica(staleBound: 60)
-        let session = ContentSyncSession(configuration: LDAPConfiguration(
-            url: slapd.ldapURL, credentials: .simple(dn: layout.subscriber("1001"), password: "demo-signature-1001")), replica: replica)
+        let session = ContentSyncSession(configuration: as1001, replica: replica, base: layout.subscriber("1001"))
         session.start()
         defer { session.stop() }
         #expect(await waitUntil(seconds: 10) { replica.hasSynced } != nil)
         #expect(await waitUntil(seconds: 5) { replica.policy("1001").rules.count >= 4 } != nil)
-        #expect(replica.policy("1002").rules.isEmpty, "tenant 1002's destinations never reach tenant 1001's replica")
         #expect(replica.policy("1001").rules.allSatisfy { $0.dn.lowercased().hasSuffix("tgorgnumber=1001,ou=subscribers,dc=tollgate") })
-        let probe = replica.policy("1001").decide(addresses: [IPAddress("10.40.1.1")!], query: AccessQuery(protocol: .tcp, port: 22), now: Date())
-        #expect(!probe.allow && probe.rule == nil)
-
+        // Tenant 1001 synchronising from the suffix or from tenant 1002 gets nothing:
+        // slapd answers noSuchObject, and the replica never has a state to answer from.
+        for base in [layout.suffix, layout.subscriber("1002"), layout.destinations("1002")] {
+            let other = PolicyReplica(staleBound: 60)
+            let probe = ContentSyncSession(configuration: as1001, replica: other, base: base)
+            probe.start()
+            let refused = await waitUntil(seconds: 10) {
+                if case .unavailable(let why) = other.freshness(), why.contains("No such object") { return true }
+                return false
+            }
+            probe.stop()
+            #expect(refused != nil, "\(base): \(other.freshness())")
+            #expect(!other.hasSynced && other.policy("1002").rules.isEmpty && other.tenantCount == 0)
+        }
+        // Anonymous: nothing either.
         let anonymousReplica = PolicyReplica(staleBound: 60)
         let anonymous = ContentSyncSession(configuration: LDAPConfiguration(url: slapd.ldapURL), replica: anonymousReplica)
         anonymous.start()
-        defer { anonymous.stop() }
-        #expect(await waitUntil(seconds: 10) { anonymousReplica.hasSynced } != nil)
-        #expect(anonymousReplica.tenantCount == 0)
+        let anonymousRefused = await waitUntil(seconds: 10) {
+            if case .unavailable(let why) = anonymousReplica.freshness(), why.contains("No such object") { return true }
+            return false
+        }
+        anonymous.stop()
+        #expect(anonymousRefused != nil && anonymousReplica.tenantCount == 0)
 
         // A converter entry has no password: binding as it fails, so converters never
         // reach LDAP themselves (they ask the access API).
