@@ -87,10 +87,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Access decisions for converters: RFC 4533 replica, decider, mTLS API, history.
+        .target(
+            name: "Access",
+            dependencies: [
+                "CLDAP",
+                "CertificateAuthority",
+                "Directory",
+                "EST",
+                "LDAPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // HTTP(S) front: health now, APIs in later issues.
         .target(
             name: "Web",
             dependencies: [
+                "Access",
                 "CertificateAuthority",
                 "Directory",
                 "EST",
@@ -110,6 +128,7 @@ let package = Package(
         .executableTarget(
             name: "tollgate",
             dependencies: [
+                "Access",
                 "CertificateAuthority",
                 "Directory",
                 "EST",
@@ -185,6 +204,22 @@ let package = Package(
             ],
             path: "bench/est"
         ),
+        // Benchmark: access decisions/s over the mTLS API (bench/access-run drives it).
+        .executableTarget(
+            name: "tollgate-access-bench",
+            dependencies: [
+                "CertificateAuthority",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "bench/access"
+        ),
         .testTarget(
             name: "LDAPClientTests",
             dependencies: ["LDAPClient"]
@@ -198,6 +233,10 @@ let package = Package(
             dependencies: ["Directory"]
         ),
         .testTarget(
+            name: "AccessTests",
+            dependencies: ["Access", "Directory", "LDAPClient"]
+        ),
+        .testTarget(
             name: "MailTests",
             dependencies: ["Mail"]
         ),
@@ -207,7 +246,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Subscription", "Agent"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Subscription", "Access", "Agent"]
         ),
     ],
     swiftLanguageModes: [.v6]
