@@ -42,7 +42,7 @@ public struct ESTClient: Sendable {
         case 401:
             throw .refused(status: 401, message: "the server did not accept subscriber ID \"\(user)\" with this signature: "
                            + "\(response.errorMessage.trimmingCharacters(in: .whitespacesAndNewlines)) — check --subscriber-id "
-                           + "and --signature-file (repeated failures lock the subscriber; an operator can unlock it)")
+                           + "and --signature-file (an operator can unlock a locked subscriber)")
         case 403:
             throw .refused(status: 403, message: response.errorMessage.trimmingCharacters(in: .whitespacesAndNewlines)
                            + " — check --converter (it must be registered to this subscriber)")

@@ -200,6 +200,19 @@ public struct HTTPSClient: Sendable {
         if error is BoringSSLError {
             return .trust("TLS with \(endpoint.authority) failed: \(error)")
         }
+        if let error = error as? NIOConnectionError {
+            let reasons = error.connectionErrors.map { failure -> String in
+                if let io = failure.error as? IOError { return "\(failure.target): \(String(cString: strerror(io.errnoCode)))" }
+                return "\(failure.target): \(failure.error)"
+            }
+            if let dns = error.dnsAAAAError ?? error.dnsAError, reasons.isEmpty {
+                return .network("cannot resolve \(endpoint.host): \(dns)")
+            }
+            return .network("cannot connect to \(endpoint.authority) (\(reasons.isEmpty ? "\(error)" : reasons.joined(separator: "; ")))")
+        }
+        if let error = error as? ChannelError, case .connectTimeout = error {
+            return .network("connecting to \(endpoint.authority) timed out")
+        }
         return .network("\(endpoint.authority): \(error)")
     }
 }

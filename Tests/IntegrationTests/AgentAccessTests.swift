@@ -4,9 +4,8 @@ import ManagedSlapd
 import Testing
 
 /// `tollgate-agent check` and `run` against the server's access API (`/v1/access/check`,
-/// `/v1/policy`); enabled when the server has it.
-@Suite("tollgate-agent check and run with the access API", .serialized,
-       .enabled("needs the access API (/v1/policy) in tollgate serve") { try await hasAccessAPI(AgentTollgate.get()) })
+/// `/v1/policy`).
+@Suite("tollgate-agent check and run with the access API", .serialized)
 struct AgentAccessTests {
     @Test("check: exit 0 allow / 1 deny with reason and rule, --json, 4 for a bad request, 3 for a superseded certificate, 2 unreachable")
     func checkExitCodes() async throws {
@@ -43,7 +42,7 @@ struct AgentAccessTests {
         _ = try await run("/bin/cp", ["-a", dir, old])
         #expect(try await agent(["renew", "--dir", dir]).status == 0)
         let superseded = try await check(["--destination", "10.20.3.4", "--protocol", "tcp", "--port", "443"], dir: old)
-        #expect(superseded.status == 3 || superseded.status == 7, "\(superseded.output)")
+        #expect(superseded.status == 3 && superseded.output.contains("HTTP 401"), "\(superseded.output)")
         #expect(try await check(["--destination", "10.20.3.4", "--protocol", "tcp", "--port", "443"]).status == 0)
 
         // Nothing listening: exit 2.
@@ -52,7 +51,35 @@ struct AgentAccessTests {
             .replacingOccurrences(of: server.url, with: "https://127.0.0.1:\(freePort())")
         try text.write(toFile: settingsFile, atomically: true, encoding: .utf8)
         let unreachable = try await check(["--destination", "10.20.3.4", "--protocol", "tcp", "--port", "443"], dir: old)
-        #expect(unreachable.status == 2 && unreachable.output.contains("cannot reach the server"), "\(unreachable.output)")
+        #expect(unreachable.status == 2 && unreachable.output.contains("cannot reach the server: cannot connect to 127.0.0.1:"),
+                "\(unreachable.output)")
+        #expect(unreachable.output.contains("Connection refused"), "\(unreachable.output)")
+    }
+
+    @Test("run: policy cached in policy.json (0600) and state current; after the certificate is revoked the server refuses it (401) and the agent goes to mode refused (no tunnels)")
+    func revokedWhileRunning() async throws {
+        let server = try await AgentTollgate.get()
+        let org = try await makeTenant(server, converters: ["rv-1": "192.0.2.81"], signature: "revoke-signature")
+        #expect(try await server.admin(["destination", "add", "--org", org, "--name", "web", "--network", "10.81.0.0/16",
+                                         "--protocol", "tcp", "--port", "443"]).status == 0)
+        let (dir, enrolled) = try await enrollAgent(server, subscriberId: "\(org)-01", signature: "revoke-signature", converter: "rv-1")
+        #expect(enrolled.status == 0, "\(enrolled.output)")
+        let process = try BackgroundProcess.spawn(agentBinary, ["run", "--dir", dir, "--poll-wait", "1", "--reconcile-seconds", "1"],
+                                                  outputPath: dir + "/agent.log")
+        func log() -> String { (try? String(contentsOfFile: dir + "/agent.log", encoding: .utf8)) ?? "" }
+        let current = await eventually(timeout: .seconds(15)) { agentState(dir)?["mode"] as? String == "current" }
+        #expect(current, "\(log())")
+        #expect(fileMode(dir + "/policy.json") == 0o600)
+        let cached = try String(contentsOfFile: dir + "/policy.json", encoding: .utf8)
+        #expect(cached.contains("10.81.0.0/16") && cached.contains("\"etag\""), "\(cached)")
+        let revoked = try await server.admin(["certificate", "revoke", "--org", org, "--converter", "rv-1", "--reason", "keyCompromise"])
+        #expect(revoked.status == 0, "\(revoked.output)")
+        let refused = await eventually(timeout: .seconds(15)) { agentState(dir)?["mode"] as? String == "refused" }
+        await process.stop()
+        #expect(refused, "\(log())")
+        #expect((agentState(dir)?["lastError"] as? String)?.contains("HTTP 401") == true, "\(String(describing: agentState(dir)))")
+        let check = try await agent(["check", "--dir", dir, "--destination", "10.81.0.1", "--protocol", "tcp", "--port", "443"])
+        #expect(check.status == 3 && check.output.contains("revoked"), "a revoked certificate gets no decision: \(check.output)")
     }
 
     @Test("two agents, two charons: a destination added in LDAP gets a tunnel, ldapdelete removes it; server gone: fail-static, then closed",

@@ -60,13 +60,6 @@ func fileMode(_ path: String) -> Int {
     return Int(info.st_mode & 0o777)
 }
 
-/// Whether the server has the access API (issue 5's `/v1/policy`): 404 means it does not.
-func hasAccessAPI(_ server: TollgateProcess) async throws -> Bool {
-    let probe = try await run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", "--cacert", server.rootCA,
-                                                "\(server.url)/v1/policy"])
-    return probe.output.trimmingCharacters(in: .whitespacesAndNewlines) != "404"
-}
-
 /// `ldapmodify`/`ldapadd`/`ldapdelete` as an operator runs them: SASL EXTERNAL over the
 /// managed slapd's ldapi socket.
 func ldapTool(_ server: TollgateProcess, _ tool: String, ldif: String? = nil, arguments: [String] = []) async throws -> ProcessOutput {
