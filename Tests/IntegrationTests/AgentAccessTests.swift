@@ -104,7 +104,7 @@ struct AgentAccessTests {
                                                           "--vici-socket", charon.runDirectory + "/charon.vici",
                                                           "--peer-address", peer.outerAddress, "--local-address", local.outerAddress,
                                                           "--local-ts", local.innerAddress + "/32", "--poll-wait", "2",
-                                                          "--reconcile-seconds", "1", "--stale-seconds", "8", "--log-level", "debug"] + extra,
+                                                          "--reconcile-seconds", "1", "--stale-seconds", "12", "--log-level", "debug"] + extra,
                                             outputPath: dir + "/agent.log")
             }
             let agentB = try start(dirB, charon: charonB, peer: bed.a, local: bed.b, extra: ["--no-initiate"])
@@ -167,7 +167,7 @@ struct AgentAccessTests {
         #expect(await eventually(timeout: .seconds(10)) { agentState(dirA)?["mode"] as? String == "static" }, "\(log(dirA))")
         #expect(tunnelsUp(dirA).count == 1)
         #expect(try await bed.udpEcho(from: bed.a, to: bed.b, payload: "static").succeeded, "fail-static keeps the tunnel")
-        #expect(await eventually(timeout: .seconds(20)) { agentState(dirA)?["mode"] as? String == "closed" }, "\(log(dirA))")
+        #expect(await eventually(timeout: .seconds(25)) { agentState(dirA)?["mode"] as? String == "closed" }, "\(log(dirA))")
         let torn = try await eventually(timeout: .seconds(10)) { try await charonA.listSAs().isEmpty }
         #expect(torn, "fail closed removes the tunnel")
         let closed = try await bed.udpEcho(from: bed.a, to: bed.b, payload: "closed", timeout: 1)
