@@ -92,6 +92,8 @@ public struct HTTPSClient: Sendable {
         self.endpoint = endpoint
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
+        // Closing an abandoned long-poll must not wait 5 s for the server's close_notify.
+        configuration.shutdownTimeout = .milliseconds(500)
         if let roots = tls.trustRoots {
             configuration.trustRoots = .certificates(roots)
             configuration.certificateVerification = .fullVerification
