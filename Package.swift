@@ -88,10 +88,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Access decisions for converters: RFC 4533 replica, decider, mTLS API, history.
+        .target(
+            name: "Access",
+            dependencies: [
+                "CLDAP",
+                "CertificateAuthority",
+                "Directory",
+                "EST",
+                "LDAPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // HTTP(S) front: health now, APIs in later issues.
         .target(
             name: "Web",
             dependencies: [
+                "Access",
                 "CertificateAuthority",
                 "Directory",
                 "EST",
@@ -111,6 +129,7 @@ let package = Package(
         .executableTarget(
             name: "tollgate",
             dependencies: [
+                "Access",
                 "CertificateAuthority",
                 "Directory",
                 "EST",
@@ -125,10 +144,29 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // The converter-side agent: EST client, access API client over mTLS, policy cache,
+        // strongSwan driver (swanctl). No libldap: it runs on converters.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "CertificateAuthority",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "tollgate-agent",
             dependencies: [
+                "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Mail: MIME messages, the on-disk spool/outbox, SMTP (STARTTLS, AUTH) delivery with retries.
@@ -168,6 +206,22 @@ let package = Package(
             ],
             path: "bench/est"
         ),
+        // Benchmark: access decisions/s over the mTLS API (bench/access-run drives it).
+        .executableTarget(
+            name: "tollgate-access-bench",
+            dependencies: [
+                "CertificateAuthority",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "bench/access"
+        ),
         .testTarget(
             name: "LDAPClientTests",
             dependencies: ["LDAPClient"]
@@ -187,12 +241,20 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(
+            name: "AccessTests",
+            dependencies: ["Access", "Directory", "LDAPClient"]
+        ),
+        .testTarget(
             name: "MailTests",
             dependencies: ["Mail", "TestSupport"]
         ),
         .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent"]
+        ),
+        .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "TestSupport"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

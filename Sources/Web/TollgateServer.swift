@@ -1,3 +1,4 @@
+import Access
 import CertificateAuthority
 import Directory
 import EST
@@ -32,11 +33,12 @@ public enum TollgateServer {
 
     public static func application(
         configuration: Configuration, store: DirectoryStore, authority: CertificateAuthority,
-        enrollment: EnrollmentService, applications: ApplicationService? = nil, services: [any Service] = [], logger: Logger
+        enrollment: EnrollmentService, applications: ApplicationService? = nil, access: AccessService? = nil,
+        services: [any Service] = [], logger: Logger
     ) throws -> some ApplicationProtocol {
         let router = Router(context: TollgateRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
-        HealthController(store: store, version: configuration.version).addRoutes(to: router)
+        HealthController(store: store, version: configuration.version, replica: access?.replica).addRoutes(to: router)
         PKIController(authority: authority, store: store).addRoutes(to: router)
         ESTController(service: enrollment).addRoutes(to: router)
         if let applications {
@@ -44,6 +46,7 @@ public enum TollgateServer {
             ApplicationFormController(service: applications, scheme: configuration.tls == nil ? "http" : "https",
                                       publicURL: configuration.publicURL).addRoutes(to: router)
         }
+        access.map { AccessController(service: $0).addRoutes(to: router) }
         let server: HTTPServerBuilder = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         return Application(
             router: router,

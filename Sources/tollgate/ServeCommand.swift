@@ -1,3 +1,4 @@
+import Access
 import ArgumentParser
 import CertificateAuthority
 import Directory
@@ -52,6 +53,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds before the first retry of a failed mail delivery (doubling up to --mail-retry-max).") var mailRetryInitial = 1.0
     @Option(name: .long, help: "Longest wait between delivery attempts, in seconds.") var mailRetryMax = 300.0
     @Option(name: .long, help: "Seconds between passes over the mail spool.") var mailPollInterval = 5.0
+    @Option(name: .long, help: "Seconds access decisions keep coming from the last synchronised state (marked stale) after the directory became unreachable; then they are refused with 503.") var accessStaleSeconds = 300.0
+    @Option(name: .long, help: "Seconds a converter may cache an access answer (the ttl field).") var accessTtl = 60
+    @Option(name: .long, help: "Period of the access history: per-converter counts are written once per period.") var accessHistorySeconds = 60.0
+    @Option(name: .long, help: "Refusals recorded one by one per converter and period (the rest are only counted).") var accessDenyEvents = 20
 
     func run() async throws {
         var logger = Logger(label: "tollgate")
@@ -83,6 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
                 defaultCRLHost = slapd.ldapURL
             }
             let store = DirectoryStore(client: LDAPClient(configuration: try directory.configuration(maximumConnections: max(1, ldapConnections))))
+            let syncConfiguration = try directory.configuration(maximumConnections: 1)
             // Writes go through one connection of their own, in groups (one LDAP
             // transaction, one sync to disk, per group): see BatchedWriter.
             let writeLogger = logger
@@ -91,7 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
                 writeLogger.warning("directory write: \(message)")
             }
             do {
-                try await serve(store: store, writer: writer,
+                try await serve(store: store, writer: writer, syncConfiguration: syncConfiguration,
                                 crlLDAP: Self.crlURL(crlLdapUrl ?? defaultCRLHost, store.layout),
                                 logger: logger)
             } catch {
@@ -151,7 +157,8 @@ struct ServeCommand: AsyncParsableCommand {
         return "\(base)/\(layout.certificateAuthority)?certificateRevocationList"
     }
 
-    private func serve(store: DirectoryStore, writer: BatchedWriter, crlLDAP: String, logger: Logger) async throws {
+    private func serve(store: DirectoryStore, writer: BatchedWriter, syncConfiguration: LDAPConfiguration, crlLDAP: String,
+                       logger: Logger) async throws {
         let pki = URL(fileURLWithPath: data).appendingPathComponent("pki")
         let authority = try CertificateAuthority(directory: pki)
         try await store.publishCACertificates([Data(authority.rootCertificateDER), Data(authority.issuingCertificateDER)])
@@ -178,15 +185,25 @@ struct ServeCommand: AsyncParsableCommand {
             dnsNames: tlsNames.isEmpty ? ["localhost"] : tlsNames,
             ipAddresses: tlsAddresses.isEmpty ? Array(Set(["127.0.0.1"] + (IPAddress(host) != nil ? [host] : []))).sorted() : tlsAddresses
         ).tlsConfiguration(authority: authority)
-        // The HTTP server is the last service, so it stops first; then the writer flushes.
+        // Access decisions: a replica of the destinations fed by RFC 4533 content
+        // synchronisation, history counts written once per period.
+        let replica = PolicyReplica(staleBound: accessStaleSeconds)
+        let history = AccessHistory(store: store, writer: writeBatch > 1 ? writer : nil,
+                                    limits: .init(period: accessHistorySeconds, deniesPerConverter: accessDenyEvents))
+        let access = AccessService(replica: replica, history: history, ttl: accessTtl, logger: logger)
+        // The HTTP server is the last service, so it stops first; then the history is
+        // written and the writer flushes.
         var services: [any Service] = []
         if writeBatch > 1 { services.append(BatchedWriterService(writer: writer, logger: logger)) }
+        services.append(AccessHistoryService(history: history, logger: logger))
+        services.append(ReplicaSyncService(session: ContentSyncSession(configuration: syncConfiguration, replica: replica,
+                                                                       layout: store.layout, logger: logger)))
         services.append(CRLRefreshService(publisher: CRLPublisher(authority: authority, store: store), logger: logger))
         services.append(delivery)
         let app = try TollgateServer.application(
             configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls, publicURL: publicUrl),
             store: store, authority: authority, enrollment: enrollment, applications: applications,
-            services: services, logger: logger)
+            access: access, services: services, logger: logger)
         try await app.runService()
     }
 }

@@ -4,7 +4,8 @@
  *
  * Each of N threads opens its own LDAP* session, binds (simple), then loops synchronous
  * ldap_search_ext_s((uid=userR)) with a random R in [0, K) for S seconds, checking that
- * exactly one entry comes back. Prints one machine-readable line:
+ * exactly one entry comes back. --filter FMT replaces the filter: a printf format with one
+ * %ld for R, e.g. '(cn=dest-%ld)' (bench/access-run). Prints one machine-readable line:
  *
  *   ops=... seconds=... rate=... p50_ms=... p99_ms=... errors=... cpu_us_per_op=...
  *
@@ -28,7 +29,7 @@
 #include <time.h>
 
 struct options {
-    const char *url, *bind_dn, *password, *base;
+    const char *url, *bind_dn, *password, *base, *filter;
     int connections;
     double seconds;
     long count;
@@ -103,12 +104,12 @@ static void *run_worker(void *arg) {
     const struct options *o = w->opts;
     uint64_t rng = now_ns() ^ ((uint64_t)(w->index + 1) * 0x9E3779B97F4A7C15ull);
     char *attrs[] = { "cn", NULL };
-    char filter[64];
+    char filter[256];
 
     pthread_barrier_wait(&start_barrier);
     while (now_ns() < deadline_ns) {
         long r = (long)(splitmix64(&rng) % (uint64_t)o->count);
-        snprintf(filter, sizeof filter, "(uid=user%ld)", r);
+        snprintf(filter, sizeof filter, o->filter, r);
         LDAPMessage *res = NULL;
         uint64_t start = now_ns();
         int rc = ldap_search_ext_s(w->ld, o->base, LDAP_SCOPE_SUBTREE, filter, attrs, 0,
@@ -133,12 +134,12 @@ static int compare_u64(const void *a, const void *b) {
 static void usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s --url URL --bind-dn DN --password PW --base BASE\n"
-            "          [--connections N] [--seconds S] [--count K]\n", argv0);
+            "          [--connections N] [--seconds S] [--count K] [--filter FMT]\n", argv0);
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    struct options o = { NULL, NULL, NULL, NULL, 1, 10.0, 100000 };
+    struct options o = { NULL, NULL, NULL, NULL, "(uid=user%ld)", 1, 10.0, 100000 };
     static const struct option longopts[] = {
         { "url", required_argument, NULL, 'u' },
         { "bind-dn", required_argument, NULL, 'D' },
@@ -147,6 +148,7 @@ int main(int argc, char **argv) {
         { "connections", required_argument, NULL, 'c' },
         { "seconds", required_argument, NULL, 's' },
         { "count", required_argument, NULL, 'k' },
+        { "filter", required_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 },
     };
     int ch;
@@ -159,12 +161,19 @@ int main(int argc, char **argv) {
         case 'c': o.connections = atoi(optarg); break;
         case 's': o.seconds = atof(optarg); break;
         case 'k': o.count = atol(optarg); break;
+        case 'f': o.filter = optarg; break;
         default: usage(argv[0]);
         }
     }
     if (!o.url || !o.bind_dn || !o.password || !o.base || o.connections < 1 || o.seconds <= 0 ||
         o.count < 1)
         usage(argv[0]);
+    /* The filter format takes exactly one %ld and nothing else that printf would expand. */
+    const char *conversion = strchr(o.filter, '%');
+    if (!conversion || strncmp(conversion, "%ld", 3) != 0 || strchr(conversion + 3, '%')) {
+        fprintf(stderr, "--filter must contain exactly one %%ld (and no other %%)\n");
+        return 2;
+    }
 
     struct worker *workers = calloc((size_t)o.connections, sizeof *workers);
     if (!workers) { perror("calloc"); return 1; }
