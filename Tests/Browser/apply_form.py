@@ -24,7 +24,7 @@ import json
 import sys
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -81,7 +81,16 @@ def run(browser, scenario):
         if alert_open(browser):  # left open by a script an earlier scenario let run
             browser.switch_to.alert.dismiss()
         browser.delete_all_cookies()
-        browser.get(scenario["url"])
+        # A loaded machine can make the first load fail or lag: wait for the form, and
+        # load again (a fresh form) if it did not come.
+        for attempt in range(3):
+            browser.get(scenario["url"])
+            try:
+                WebDriverWait(browser, 15).until(lambda b: b.find_elements(By.TAG_NAME, "form"))
+                break
+            except TimeoutException:
+                if attempt == 2:
+                    raise
         for step in scenario["steps"]:
             if "type" in step:
                 for name, text in step["type"].items():
@@ -100,7 +109,10 @@ def run(browser, scenario):
             elif "click" in step:
                 old = browser.find_element(By.TAG_NAME, "html")
                 browser.find_element(By.ID, step["click"]).click()
-                WebDriverWait(browser, 20).until(lambda b: alert_open(b) or old.id != b.find_element(By.TAG_NAME, "html").id)
+                WebDriverWait(browser, 30).until(lambda b: alert_open(b) or old.id != b.find_element(By.TAG_NAME, "html").id)
+                # The new document may still be parsing: wait until it is complete.
+                WebDriverWait(browser, 30).until(
+                    lambda b: alert_open(b) or b.execute_script("return document.readyState") == "complete")
             elif "snapshot" in step:
                 result["snapshots"][step["snapshot"]] = snapshot(browser)
     except Exception as error:  # reported to the Swift test, which fails with it
