@@ -246,7 +246,9 @@ struct LDAPPinnedConnectionTests {
             }
             let waited = ContinuousClock.now - started
             #expect(error?.code == .timeout, "pinned: \(pinned)")
-            #expect(waited >= .milliseconds(450) && waited < .seconds(5), "pinned: \(pinned), waited \(waited)")
+            // The upper bound is loose: under a loaded suite, opening the connection (on a
+            // dispatch queue) can itself take seconds; without deadlines this would hang.
+            #expect(waited >= .milliseconds(450) && waited < .seconds(30), "pinned: \(pinned), waited \(waited)")
         }
         await client.close()
     }
