@@ -213,7 +213,7 @@ struct LDAPPinnedConnectionTests {
         await client.close()
     }
 
-    @Test("a request the server never answers fails with a timeout after about the operation timeout")
+    @Test("a request the server never answers fails with a timeout after about the operation timeout", .timeLimit(.minutes(1)))
     func operationTimeout() async throws {
         // A TCP listener that accepts connections (the kernel completes the handshake)
         // and never answers: every request must end with the client's own timeout.
