@@ -10,6 +10,7 @@ import NIOSSL
 /// client certificate only, never from the request.
 public struct AccessController: Sendable {
     public let service: AccessService
+    private let serials = ConnectionSerials()
 
     /// Largest request body (413 beyond).
     public static let maximumBody = 64 * 1024
@@ -24,7 +25,7 @@ public struct AccessController: Sendable {
         router.post("/v1/access/check") { request, context in
             await respond { () async throws(AccessAPIError) -> Response in
                 let freshness = try service.requireUsableReplica()
-                let identity = try service.authenticate(serial: await Self.clientSerial(context))
+                let identity = try service.authenticate(serial: await serials.serial(of: context.channel))
                 let body = try await Self.jsonBody(request)
                 let check = try CheckRequest.decode(body)
                 let answer = await service.check([check], for: identity, freshness: freshness)[0]
@@ -34,7 +35,7 @@ public struct AccessController: Sendable {
         router.post("/v1/access/batch") { request, context in
             await respond { () async throws(AccessAPIError) -> Response in
                 let freshness = try service.requireUsableReplica()
-                let identity = try service.authenticate(serial: await Self.clientSerial(context))
+                let identity = try service.authenticate(serial: await serials.serial(of: context.channel))
                 let body = try await Self.jsonBody(request)
                 let checks = try CheckRequest.decodeBatch(body, limit: Self.maximumBatch)
                 let answers = await service.check(checks, for: identity, freshness: freshness)
@@ -51,7 +52,7 @@ public struct AccessController: Sendable {
         router.get("/v1/policy") { request, context in
             await respond { () async throws(AccessAPIError) -> Response in
                 _ = try service.requireUsableReplica()
-                let identity = try service.authenticate(serial: await Self.clientSerial(context))
+                let identity = try service.authenticate(serial: await serials.serial(of: context.channel))
                 let wait = try Self.waitSeconds(request)
                 var policy = service.replica.policy(identity.org)
                 if let tags = request.headers[.ifNoneMatch], Self.matches(tags, policy.version) {
@@ -82,24 +83,9 @@ public struct AccessController: Sendable {
 
     // MARK: - Request parts
 
-    /// Lower-case hex serial of the verified TLS client certificate, if one was sent.
-    static func clientSerial(_ context: TollgateRequestContext) async -> String? {
-        guard let certificate = try? await context.channel.nioSSL_peerCertificate().get() else { return nil }
-        let bytes = certificate.serialNumber.drop { $0 == 0 }
-        guard !bytes.isEmpty else { return "0" }
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: hex, as: UTF8.self)
-    }
-
     /// The body of a JSON request: 415 for another content type, 413 beyond the limit.
     static func jsonBody(_ request: Request) async throws(AccessAPIError) -> [UInt8] {
-        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let type = request.headers[.contentType]?.split(separator: ";").first.map { CheckRequest.trimmed(String($0)).lowercased() }
         guard type == "application/json" else {
             throw AccessAPIError(.unsupportedMediaType, "unsupported-media-type",
                                  "send the body as Content-Type: application/json (got \(type.map { "\"\($0.prefix(60))\"" } ?? "none"))")
@@ -125,7 +111,7 @@ public struct AccessController: Sendable {
     /// Whether an If-None-Match header names `version` (`"v"`, `W/"v"` or `*`).
     static func matches(_ header: String, _ version: String) -> Bool {
         for part in header.split(separator: ",") {
-            var tag = part.trimmingCharacters(in: .whitespaces)
+            var tag = CheckRequest.trimmed(String(part))
             if tag == "*" { return true }
             if tag.hasPrefix("W/") { tag.removeFirst(2) }
             if tag == "\"\(version)\"" { return true }

@@ -19,23 +19,41 @@ public struct CheckRequest: Sendable, Hashable {
         self.source = source
     }
 
-    /// The body fields, all optional so that each missing or wrong one gets its own message.
-    struct Body: Decodable {
+    /// The body's fields, each checked for its JSON type (a missing one is nil).
+    struct Body {
         var source: String?
         var destination: String?
         var `protocol`: String?
-        /// Decoded as a number and checked to be whole here (a fraction would otherwise
-        /// make the decoder report the whole body as invalid JSON).
+        /// A JSON number; checked to be whole in ``validate(_:prefix:)``.
         var port: Double?
-    }
 
-    struct Batch: Decodable {
-        var checks: [Body]?
+        init(_ value: JSONValue, prefix: String) throws(AccessAPIError) {
+            guard case .object(let members) = value else {
+                if prefix.isEmpty { throw .malformed("the body must be a JSON object such as {\"destination\":\"10.20.3.4\",\"protocol\":\"tcp\",\"port\":443}") }
+                throw .invalid(String(prefix.dropLast()), "\(prefix.dropLast()) must be a JSON object")
+            }
+            source = try Self.string(members["source"], prefix + "source")
+            destination = try Self.string(members["destination"], prefix + "destination")
+            self.protocol = try Self.string(members["protocol"], prefix + "protocol")
+            switch members["port"] {
+            case nil, .null?: port = nil
+            case .number(let number)?: port = number
+            default: throw .invalid(prefix + "port", "\(prefix)port must be an integer")
+            }
+        }
+
+        static func string(_ value: JSONValue?, _ field: String) throws(AccessAPIError) -> String? {
+            switch value {
+            case nil, .null?: return nil
+            case .string(let text)?: return text
+            default: throw .invalid(field, "\(field) must be a string")
+            }
+        }
     }
 
     /// Validates one body; `prefix` names the position in a batch (`checks[3].`).
     static func validate(_ body: Body, prefix: String = "") throws(AccessAPIError) -> CheckRequest {
-        guard let text = body.destination?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+        guard let text = body.destination.map(trimmed), !text.isEmpty else {
             throw .invalid(prefix + "destination", "give the destination: an IPv4 or IPv6 address or a DNS name")
         }
         var destination = text
@@ -66,7 +84,7 @@ public struct CheckRequest: Sendable, Hashable {
         }
         var source: IPAddress?
         if let text = body.source {
-            guard let parsed = IPAddress(text.trimmingCharacters(in: .whitespaces)) else {
+            guard let parsed = IPAddress(trimmed(text)) else {
                 throw .invalid(prefix + "source", "\"\(text.prefix(60))\" is not an IPv4 or IPv6 address")
             }
             source = parsed
@@ -75,14 +93,23 @@ public struct CheckRequest: Sendable, Hashable {
                             source: source)
     }
 
+    /// `text` without leading and trailing spaces and tabs (no Foundation bridging).
+    static func trimmed(_ text: String) -> String {
+        let utf8 = text.utf8
+        guard let first = utf8.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
+        guard let last = utf8.lastIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
+        if first == utf8.startIndex && last == utf8.index(before: utf8.endIndex) { return text }
+        return String(text[first...last])
+    }
+
     /// Decodes and validates a `POST /v1/access/check` body.
     public static func decode(_ bytes: [UInt8]) throws(AccessAPIError) -> CheckRequest {
-        try validate(decodeJSON(Body.self, bytes))
+        try validate(Body(parse(bytes), prefix: ""))
     }
 
     /// Decodes and validates a `POST /v1/access/batch` body (at most `limit` checks).
     public static func decodeBatch(_ bytes: [UInt8], limit: Int) throws(AccessAPIError) -> [CheckRequest] {
-        guard let checks = try decodeJSON(Batch.self, bytes).checks else {
+        guard case .object(let members) = try parse(bytes), case .array(let checks)? = members["checks"] else {
             throw .invalid("checks", "give {\"checks\":[…]} with 1 to \(limit) check requests")
         }
         guard checks.count <= limit else {
@@ -90,30 +117,16 @@ public struct CheckRequest: Sendable, Hashable {
         }
         var requests: [CheckRequest] = []
         requests.reserveCapacity(checks.count)
-        for (index, body) in checks.enumerated() { requests.append(try validate(body, prefix: "checks[\(index)].")) }
+        for (index, check) in checks.enumerated() {
+            let prefix = "checks[\(index)]."
+            requests.append(try validate(Body(check, prefix: prefix), prefix: prefix))
+        }
         return requests
     }
 
-    private static func decodeJSON<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws(AccessAPIError) -> T {
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
-        } catch let error as DecodingError {
-            switch error {
-            case .typeMismatch(let expected, let context), .valueNotFound(let expected, let context):
-                let field = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-                    .replacingOccurrences(of: ".[", with: "[").trimmingCharacters(in: CharacterSet(charactersIn: "."))
-                if field.isEmpty { throw .malformed("the body must be a JSON object") }
-                let what = expected == Double.self ? "an integer" : expected == String.self ? "a string" : "\(expected)"
-                throw .invalid(field, "\(field) must be \(what)")
-            case .dataCorrupted(let context):
-                if !context.codingPath.isEmpty {
-                    let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-                    throw .invalid(field, "\(field): \(context.debugDescription)")
-                }
-                throw .malformed("the body is not valid JSON: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)")
-            default:
-                throw .malformed("the body is not valid JSON: \(error)")
-            }
+    private static func parse(_ bytes: [UInt8]) throws(AccessAPIError) -> JSONValue {
+        do throws(JSONValue.SyntaxError) {
+            return try JSONValue.parse(bytes)
         } catch {
             throw .malformed("the body is not valid JSON: \(error)")
         }

@@ -63,6 +63,12 @@ struct JSONWriter {
 
     static func appendQuoted(_ value: String, to text: inout String) {
         text += "\""
+        // Most values (addresses, DNs, reasons) need no escaping: append them whole.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5c }) {
+            text += value
+            text += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": text += "\\\""

@@ -297,3 +297,32 @@ struct ReplicaBuilderTests {
         #expect(EntryLocation(dn: "cn=a,ou=destinations,tgOrgNumber=7,ou=subscribers,dc=other", suffix: suffix) == .elsewhere)
     }
 }
+
+@Suite("JSON parser of the access API")
+struct JSONValueTests {
+    func parse(_ text: String) -> JSONValue? { try? JSONValue.parse(Array(text.utf8)) }
+
+    @Test("values, escapes and surrogate pairs")
+    func values() {
+        #expect(parse(" {\"a\": [1, -2.5e3, true, false, null, \"x\"], \"b\": {}} ")
+                == .object(["a": .array([.number(1), .number(-2500), .bool(true), .bool(false), .null, .string("x")]), "b": .object([:])]))
+        #expect(parse("\"q\\\"b\\\\s\\/n\\n\\t\\u00e9\\ud83d\\ude00\"") == .string("q\"b\\s/n\n\té😀"))
+        #expect(parse("\"ünïcödé\"") == .string("ünïcödé"))
+        #expect(parse("0") == .number(0) && parse("[]") == .array([]))
+    }
+
+    @Test("malformed text is refused with the place")
+    func malformed() {
+        for text in ["", "{", "{\"a\":}", "{\"a\" 1}", "{a:1}", "[1,]", "[1 2]", "01", "1.", "-", "1e", "tru", "nul",
+                     "\"unterminated", "\"bad \\x escape\"", "\"\\ud800 lone\"", "\"\\udc00\"", "\"tab\there\"", "{} {}",
+                     String(repeating: "[", count: 40) + String(repeating: "]", count: 40), "1e400"] {
+            #expect(parse(text) == nil, "\(text)")
+        }
+        #expect(throws: JSONValue.SyntaxError.self) { try JSONValue.parse([0x22, 0xff, 0x22]) }
+        do {
+            _ = try JSONValue.parse(Array("{\"a\":1,}".utf8))
+        } catch {
+            #expect(error.offset == 7, "\(error)")
+        }
+    }
+}
