@@ -169,8 +169,14 @@ public final class LDAPClient: Sendable {
 
     /// Reads one entry by DN, or `nil` if it does not exist.
     public func read(_ dn: DistinguishedName, attributes: [String]? = nil) async throws -> LDAPEntry? {
+        try await Self.entryOrNil { try await search(base: dn, scope: .base, attributes: attributes) }
+    }
+
+    /// The first entry of a base-scope `search`, or `nil` when the entry does not exist
+    /// (`noSuchObject`): the one rule behind every `read`.
+    static func entryOrNil(_ search: () async throws -> [LDAPEntry]) async throws -> LDAPEntry? {
         do {
-            return try await search(base: dn, scope: .base, attributes: attributes).first
+            return try await search().first
         } catch let error as LDAPError where error.code == .noSuchObject {
             return nil
         }

@@ -21,11 +21,7 @@ public struct LDAPPinnedConnection: Sendable {
 
     /// Reads one entry by DN, or `nil` if it does not exist.
     public func read(_ dn: DistinguishedName, attributes: [String]? = nil) async throws -> LDAPEntry? {
-        do {
-            return try await search(base: dn, scope: .base, attributes: attributes).first
-        } catch let error as LDAPError where error.code == .noSuchObject {
-            return nil
-        }
+        try await LDAPClient.entryOrNil { try await search(base: dn, scope: .base, attributes: attributes) }
     }
 
     /// LDAP compare: does `dn` hold `value` in `attribute`?
