@@ -86,6 +86,20 @@ ATTRS = [
  (43, "tgRevocationReason", "RFC 5280 CRL reason of a revoked certificate, e.g. keyCompromise", STR, True, None),
  (44, "tgCRLNumber", "number of the last CRL the CA issued", INT, True,
   "Monotonic; kept on the CA entry so that every server continues the sequence."),
+ (45, "tgStatusPort", "TCP port of the status endpoint of a converter agent", INT, True,
+  "tollgate-agent run --status-listen; the monitor uses 9443 when absent. The host is\n"
+  "the converter's ipHostNumber."),
+ (46, "tgTrafficCursor", "sequence number of the last traffic record collected from a converter", INT, True,
+  "Written in the same LDAP transaction as the samples made from those records, so a\n"
+  "restart of Tollgate neither loses nor counts a record twice."),
+ (47, "tgHealth", "monitoring state of a converter: up, degraded, down, expiring or unknown", STR, True,
+  "Written by the prober only when it changes (tgLastSeen likewise only with it).\n"
+  "Separate from tgState, which keeps the converter's lifecycle (certified, revoked)."),
+ (48, "tgPeakBytes", "largest bytes in plus out of one 5-minute sample within a sample", INT, True,
+  "Equal to tgBytesIn + tgBytesOut for 5-minute samples; the maximum over the rolled-up\n"
+  "5-minute samples for hourly and daily ones. Peak throughput is tgPeakBytes / 300 s."),
+ (49, "tgAllowedAttempts", "client access attempts a converter allowed within a sample", INT, True, None),
+ (50, "tgDeniedAttempts", "client access attempts a converter refused within a sample", INT, True, None),
 ]
 
 # (number, name, description, kind, sup, must, may, comment)
@@ -103,7 +117,8 @@ CLASSES = [
  (3, "tgConverter", "a VPN gateway (converter) of a subscriber", "STRUCTURAL", "top",
   ["cn", "tgOrgNumber", "tgState"],
   ["tgConverterId", "ipHostNumber", "tgModel", "tgFirmware", "tgIkeVersion", "tgIkeProposal",
-   "tgAssignedServer", "tgLastSeen", "tgCertificateSerial", "tgCertificateNotAfter", "description"],
+   "tgAssignedServer", "tgLastSeen", "tgCertificateSerial", "tgCertificateNotAfter", "description",
+   "tgStatusPort", "tgTrafficCursor", "tgHealth"],
   "Certificates are held with the RFC 4523 auxiliary class pkiUser (userCertificate;binary)."),
  (4, "tgDestination", "a destination the terminals of a subscriber may reach", "STRUCTURAL", "top",
   ["cn", "tgOrgNumber", "tgNetwork", "tgProtocol"],
@@ -115,7 +130,11 @@ CLASSES = [
   ["tgOrgNumber", "cn", "tgActor", "tgEventData", "description"], None),
  (6, "tgTrafficSample", "traffic counters of one converter for one interval", "STRUCTURAL", "top",
   ["cn", "tgOrgNumber", "tgSampleStart", "tgSampleInterval"],
-  ["tgConverterId", "tgBytesIn", "tgBytesOut", "tgPacketsIn", "tgPacketsOut", "tgEventData"], None),
+  ["tgConverterId", "tgBytesIn", "tgBytesOut", "tgPacketsIn", "tgPacketsOut", "tgEventData",
+   "tgPeakBytes", "tgAllowedAttempts", "tgDeniedAttempts"],
+  "DN cn=<converter>.<interval>.<start as YYYYmmddHHMMSSZ> under the tenant's ou=traffic;\n"
+  "intervals 300 (5 minutes), 3600 and 86400 (roll-ups). tgEventData holds the\n"
+  "per-destination split as JSON, see docs/monitoring.md."),
  (7, "tgReport", "a per-client report for one period", "STRUCTURAL", "top",
   ["cn", "tgOrgNumber", "tgReportPeriod", "tgSampleStart"],
   ["labeledURI", "tgNotAfter", "tgEventData", "description"], None),

@@ -26,6 +26,8 @@ public struct DirectoryLayout: Sendable, Hashable {
     public func history(_ orgNumber: String) -> DistinguishedName { subscriber(orgNumber).child("ou", "history") }
     public func traffic(_ orgNumber: String) -> DistinguishedName { subscriber(orgNumber).child("ou", "traffic") }
     public func reports(_ orgNumber: String) -> DistinguishedName { subscriber(orgNumber).child("ou", "reports") }
+    /// A traffic sample's entry (``TrafficSample/rdnValue`` under the tenant's `ou=traffic`).
+    public func trafficSample(_ orgNumber: String, _ rdnValue: String) -> DistinguishedName { traffic(orgNumber).child("cn", rdnValue) }
     public func server(_ name: String) -> DistinguishedName { servers.child("cn", name) }
 
     /// The containers created under every new subscriber.
