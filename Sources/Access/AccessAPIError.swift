@@ -29,6 +29,10 @@ public struct AccessAPIError: Error, Sendable, CustomStringConvertible {
         AccessAPIError(.unauthorized, "unauthorized", message)
     }
 
+    static func forbidden(_ message: String) -> AccessAPIError {
+        AccessAPIError(.forbidden, "forbidden", message)
+    }
+
     static func unavailable(_ message: String) -> AccessAPIError {
         AccessAPIError(.serviceUnavailable, "directory-unavailable", message)
     }

@@ -53,6 +53,8 @@ public struct AccessService: Sendable {
             throw .unauthorized("certificate \(serial) is revoked; enrol again with your subscriber credentials")
         case .unknown:
             throw .unauthorized("certificate \(serial) is not the current certificate of any converter; use the latest certificate EST issued")
+        case .tenantInactive(let org, let state):
+            throw .forbidden("subscriber \(org) is \(state); its converters get no access answers until an operator sets it active")
         }
     }
 

@@ -31,7 +31,7 @@ public final class ContentSyncSession: @unchecked Sendable {
     let logger: Logger
 
     /// Everything the replica needs, in one synchronised search.
-    public static let filter = "(|(objectClass=tgDestination)(objectClass=tgConverter)(objectClass=tgRevokedCertificate))"
+    public static let filter = "(|(objectClass=tgDestination)(objectClass=tgConverter)(objectClass=tgRevokedCertificate)(objectClass=tgSubscriber))"
     static let attributes = AccessRule.attributeNames + ["tgState", "tgCertificateSerial", "userCertificate;binary"]
 
     private let stopping = Atomic<Bool>(false)

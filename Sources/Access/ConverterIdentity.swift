@@ -29,4 +29,7 @@ public enum CertificateStatus: Sendable, Hashable {
     case revoked
     /// No converter has this certificate as its current one (e.g. a superseded certificate).
     case unknown
+    /// The converter's subscriber is not active (suspended or pending): no answers for
+    /// its converters until an operator sets it active again.
+    case tenantInactive(org: String, state: String)
 }

@@ -9,6 +9,8 @@ enum EntryLocation: Equatable {
     case tenant(org: String, container: String, name: String)
     /// `tgCertificateSerial=SERIAL,ou=revoked,ou=pki,SUFFIX`.
     case revoked(serial: String)
+    /// `tgOrgNumber=ORG,ou=subscribers,SUFFIX`: the tenant's own entry.
+    case subscriber(org: String)
     case elsewhere
 
     /// Parses `dn` relative to `suffix` (both as the server writes them).
@@ -21,6 +23,8 @@ enum EntryLocation: Equatable {
         if local.count == 4, local[3] == RDN(type: "ou", value: "subscribers"), local[2].type == "tgorgnumber",
            local[1].type == "ou", local[0].type == "cn" {
             self = .tenant(org: local[2].original, container: local[1].value, name: local[0].original)
+        } else if local.count == 2, local[1] == RDN(type: "ou", value: "subscribers"), local[0].type == "tgorgnumber" {
+            self = .subscriber(org: local[0].original)
         } else if local.count == 3, local[2] == RDN(type: "ou", value: "pki"), local[1] == RDN(type: "ou", value: "revoked"),
                   local[0].type == "tgcertificateserial" {
             self = .revoked(serial: local[0].value)

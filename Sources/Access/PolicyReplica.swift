@@ -19,14 +19,18 @@ public final class PolicyReplica: Sendable {
         var identities: [String: ConverterIdentity?] = [:]
         /// serial → true (revoked) or false (record removed).
         var revoked: [String: Bool] = [:]
+        /// org → the subscriber's tgState, or nil when its entry is gone.
+        var tenantStates: [String: String?] = [:]
 
-        var isEmpty: Bool { tenants.isEmpty && identities.isEmpty && revoked.isEmpty }
+        var isEmpty: Bool { tenants.isEmpty && identities.isEmpty && revoked.isEmpty && tenantStates.isEmpty }
     }
 
     private struct State {
         var tenants: [String: TenantPolicy] = [:]
         var identities: [String: ConverterIdentity] = [:]
         var revoked: Set<String> = []
+        /// Tenants whose subscriber is not active, with that state.
+        var inactiveTenants: [String: String] = [:]
         var everSynced = false
         var connected = false
         var lostAt: ContinuousClock.Instant?
@@ -57,7 +61,9 @@ public final class PolicyReplica: Sendable {
         state.withLock { state in
             if state.revoked.contains(serial) { return .revoked }
             guard let identity = state.identities[serial] else { return .unknown }
-            return identity.state == "revoked" ? .revoked : .valid(identity)
+            if identity.state == "revoked" { return .revoked }
+            if let tenantState = state.inactiveTenants[identity.org] { return .tenantInactive(org: identity.org, state: tenantState) }
+            return .valid(identity)
         }
     }
 
@@ -135,6 +141,9 @@ public final class PolicyReplica: Sendable {
             }
             for (serial, revoked) in update.revoked {
                 if revoked { state.revoked.insert(serial) } else { state.revoked.remove(serial) }
+            }
+            for (org, tenantState) in update.tenantStates {
+                state.inactiveTenants[org] = tenantState == "active" ? nil : tenantState
             }
         }
         for waiter in woken { waiter.resume(returning: true) }

@@ -30,6 +30,8 @@ final class ReplicaBuilder {
         case destination(org: String, rule: AccessRule)
         case converter(ConverterIdentity?)
         case revoked(serial: String)
+        /// A subscriber entry and its lifecycle state.
+        case subscriber(org: String, active: Bool)
         /// Mentioned by the server but of no interest (malformed, or outside the tenant layout).
         case ignored
     }
@@ -41,6 +43,7 @@ final class ReplicaBuilder {
     private var dirtyTenants: Set<String> = []
     private var identityChanges: [String: ConverterIdentity?] = [:]
     private var revokedChanges: [String: Bool] = [:]
+    private var tenantStateChanges: [String: String?] = [:]
     private var seen: Set<UUID> = []
     private(set) var refreshing = false
 
@@ -91,6 +94,8 @@ final class ReplicaBuilder {
             if let identity { identityChanges[identity.serial] = .some(identity) }
         case .revoked(let serial):
             revokedChanges[serial] = true
+        case .subscriber(let org, _):
+            tenantStateChanges[org] = .some(stateOf(entry))
         case .ignored:
             break
         }
@@ -107,6 +112,8 @@ final class ReplicaBuilder {
             if let identity { identityChanges[identity.serial] = .some(nil) }
         case .revoked(let serial):
             revokedChanges[serial] = false
+        case .subscriber(let org, _):
+            tenantStateChanges[org] = .some(nil)
         case .ignored:
             break
         }
@@ -120,6 +127,8 @@ final class ReplicaBuilder {
         }
         update.identities = identityChanges
         update.revoked = revokedChanges
+        update.tenantStates = tenantStateChanges
+        tenantStateChanges.removeAll(keepingCapacity: true)
         dirtyTenants.removeAll(keepingCapacity: true)
         identityChanges.removeAll(keepingCapacity: true)
         revokedChanges.removeAll(keepingCapacity: true)
@@ -127,6 +136,8 @@ final class ReplicaBuilder {
     }
 
     // MARK: -
+
+    private func stateOf(_ entry: LDAPEntry) -> String { entry["tgState"]?.lowercased() ?? "active" }
 
     private func classify(_ entry: LDAPEntry) -> Record {
         let location = EntryLocation(dn: entry.dn.string, suffix: suffix)
@@ -152,6 +163,9 @@ final class ReplicaBuilder {
         }
         if entry.hasObjectClass("tgRevokedCertificate"), case .revoked(let serial) = location {
             return .revoked(serial: serial)
+        }
+        if entry.hasObjectClass("tgSubscriber"), case .subscriber(let org) = location {
+            return .subscriber(org: org, active: stateOf(entry) == "active")
         }
         return .ignored
     }

@@ -3,23 +3,8 @@ import Foundation
 
 /// The JSON body of `POST /v1/applications` (see docs/subscription.md).
 public struct ApplicationRequest: Codable, Sendable, Hashable {
-    public struct ConverterRequest: Codable, Sendable, Hashable {
-        public var name: String
-        public var address: String
-        public var model: String
-        public var firmware: String
-        public var ikeVersions: [Int]
-        public var ikeProposals: [String]
-
-        public init(name: String, address: String, model: String, firmware: String, ikeVersions: [Int], ikeProposals: [String]) {
-            self.name = name
-            self.address = address
-            self.model = model
-            self.firmware = firmware
-            self.ikeVersions = ikeVersions
-            self.ikeProposals = ikeProposals
-        }
-    }
+    /// A requested converter: the same fields the application entry keeps.
+    public typealias ConverterRequest = Application.RequestedConverter
 
     public struct DestinationRequest: Codable, Sendable, Hashable {
         public var network: String
@@ -91,8 +76,7 @@ public struct ApplicationRequest: Codable, Sendable, Hashable {
     func draft(id: String, tokenHash: String, received: Date) -> Application {
         Application(
             id: id, name: organisation, mail: mail, billingMethod: billingMethod.lowercased(),
-            converters: converters.map { .init(name: $0.name, address: $0.address, model: $0.model, firmware: $0.firmware,
-                                               ikeVersions: $0.ikeVersions, ikeProposals: $0.ikeProposals) },
+            converters: converters,
             destinations: destinations.map { .init(network: $0.network, protocol: $0.protocol.lowercased(), ports: $0.ports ?? []) },
             statusTokenHash: tokenHash, received: received)
     }

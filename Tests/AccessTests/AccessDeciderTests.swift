@@ -293,6 +293,7 @@ struct ReplicaBuilderTests {
         #expect(EntryLocation(dn: "cn=a\\,b,ou=destinations,tgOrgNumber=7,ou=subscribers,dc=tollgate", suffix: suffix)
                 == .tenant(org: "7", container: "destinations", name: "a,b"))
         #expect(EntryLocation(dn: "tgCertificateSerial=ABC,ou=revoked,ou=pki,dc=tollgate", suffix: suffix) == .revoked(serial: "abc"))
+        #expect(EntryLocation(dn: "tgOrgNumber=1002,ou=subscribers,dc=tollgate", suffix: suffix) == .subscriber(org: "1002"))
         #expect(EntryLocation(dn: "cn=a+sn=b,ou=destinations,tgOrgNumber=7,ou=subscribers,dc=tollgate", suffix: suffix) == .elsewhere)
         #expect(EntryLocation(dn: "cn=a,ou=destinations,tgOrgNumber=7,ou=subscribers,dc=other", suffix: suffix) == .elsewhere)
     }

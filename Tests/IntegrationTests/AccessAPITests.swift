@@ -148,6 +148,30 @@ struct AccessAPITests {
         #expect(try await check(server, as: convA, "10.20.3.4", "tcp", 443).bool("allow") == true)
     }
 
+    @Test("a suspended subscriber's converters are refused (403) until it is active again; other tenants unaffected")
+    func suspendedTenant() async throws {
+        let (server, convA, convC) = try await SharedAccessServer.get()
+        let dir = temporaryDirectory("suspend")
+        func setState(_ state: String) async throws {
+            try "dn: tgOrgNumber=1002,ou=subscribers,dc=tollgate\nchangetype: modify\nreplace: tgState\ntgState: \(state)\n\n"
+                .write(toFile: "\(dir)/\(state).ldif", atomically: true, encoding: .utf8)
+            let result = try await run("/usr/bin/ldapmodify", ["-Q", "-Y", "EXTERNAL", "-H", server.slapd.ldapiURL, "-f", "\(dir)/\(state).ldif"])
+            try #require(result.status == 0, "\(result.output)")
+        }
+        #expect(try await check(server, as: convC, "10.40.1.1", "tcp", 22).bool("allow") == true)
+        try await setState("suspended")
+        let refused = try await waitUntil(seconds: 5) { try await check(server, as: convC, "10.40.1.1", "tcp", 22).status == 403 }
+        let answer = try await check(server, as: convC, "10.40.1.1", "tcp", 22)
+        // Restore before asserting further, so a failure does not leave 1002 suspended for the other tests.
+        try await setState("active")
+        #expect(refused != nil, "the suspension never reached the access service")
+        #expect(answer.string("error") == "forbidden" && answer.string("message")?.contains("suspended") == true, "\(answer.body)")
+        #expect(answer.object["allow"] == nil, "403 carries no decision")
+        #expect(try await check(server, as: convA, "10.20.3.4", "tcp", 443).bool("allow") == true, "1001 is unaffected")
+        let back = try await waitUntil(seconds: 5) { try await check(server, as: convC, "10.40.1.1", "tcp", 22).bool("allow") == true }
+        #expect(back != nil, "answers resume once the subscriber is active again")
+    }
+
     @Test("ldapmodify removing a destination flips the decision within 1 s")
     func ldapmodifyFlip() async throws {
         let (server, convA, _) = try await SharedAccessServer.get()
