@@ -76,13 +76,28 @@ public struct AccessService: Sendable {
                     decision = AccessDecision(refused: "\(error)")
                 }
             }
-            var seconds = decision.addresses.isEmpty ? 0 : ttl
-            if let edge = decision.changesAt { seconds = min(seconds, max(0, Int(edge.timeIntervalSince(now).rounded(.up)))) }
-            if case .stale(let age) = freshness { seconds = min(seconds, max(0, Int(replica.staleBound - age))) }
-            history?.record(identity, destination: request.destination, query: request.query, decision: decision, now: now)
-            answers.append(Answer(request: request, decision: decision, ttl: seconds, stale: freshness.isStale,
-                                  policyVersion: policy.version))
+            answers.append(answer(request, decision, identity: identity, policy: policy, freshness: freshness, now: now))
         }
         return answers
+    }
+
+    /// Decides one request whose destination is an address, without suspending (the
+    /// event-loop fast path); nil when it names a host and needs the resolver.
+    public func checkImmediately(_ request: CheckRequest, for identity: ConverterIdentity, freshness: ReplicaFreshness) -> Answer? {
+        guard let address = request.address else { return nil }
+        let policy = replica.policy(identity.org)
+        let now = Date()
+        let decision = policy.decide(addresses: [address], query: request.query, now: now)
+        return answer(request, decision, identity: identity, policy: policy, freshness: freshness, now: now)
+    }
+
+    /// The answer's ttl (shortened by validity edges and the stale bound) and its history record.
+    private func answer(_ request: CheckRequest, _ decision: AccessDecision, identity: ConverterIdentity, policy: TenantPolicy,
+                        freshness: ReplicaFreshness, now: Date) -> Answer {
+        var seconds = decision.addresses.isEmpty ? 0 : ttl
+        if let edge = decision.changesAt { seconds = min(seconds, max(0, Int(edge.timeIntervalSince(now).rounded(.up)))) }
+        if case .stale(let age) = freshness { seconds = min(seconds, max(0, Int(replica.staleBound - age))) }
+        history?.record(identity, destination: request.destination, query: request.query, decision: decision, now: now)
+        return Answer(request: request, decision: decision, ttl: seconds, stale: freshness.isStale, policyVersion: policy.version)
     }
 }

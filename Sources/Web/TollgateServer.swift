@@ -21,13 +21,18 @@ public enum TollgateServer {
         /// Public base URL for links the server shows (the form's status URL); nil: the
         /// request's own host.
         public var publicURL: String?
+        /// Answer `POST /v1/access/check` on the event loop (``AccessFastPathHandler``)
+        /// instead of through the router.
+        public var accessFastPath: Bool
 
-        public init(host: String, port: Int, version: String, tls: TLSConfiguration?, publicURL: String? = nil) {
+        public init(host: String, port: Int, version: String, tls: TLSConfiguration?, publicURL: String? = nil,
+                    accessFastPath: Bool = true) {
             self.host = host
             self.port = port
             self.version = version
             self.tls = tls
             self.publicURL = publicURL
+            self.accessFastPath = accessFastPath
         }
     }
 
@@ -47,7 +52,10 @@ public enum TollgateServer {
                                       publicURL: configuration.publicURL).addRoutes(to: router)
         }
         access.map { AccessController(service: $0).addRoutes(to: router) }
-        let server: HTTPServerBuilder = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        let fastPathService = configuration.accessFastPath ? access : nil
+        let http1: HTTPServerBuilder = .http1(configuration: .init(
+            additionalChannelHandlers: fastPathService.map { [AccessFastPathHandler(service: $0)] } ?? []))
+        let server: HTTPServerBuilder = try configuration.tls.map { try .tls(http1, tlsConfiguration: $0) } ?? http1
         return Application(
             router: router,
             server: server,

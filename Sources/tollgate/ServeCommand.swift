@@ -57,6 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds a converter may cache an access answer (the ttl field).") var accessTtl = 60
     @Option(name: .long, help: "Period of the access history: per-converter counts are written once per period.") var accessHistorySeconds = 60.0
     @Option(name: .long, help: "Refusals recorded one by one per converter and period (the rest are only counted).") var accessDenyEvents = 20
+    @Flag(name: .customLong("no-access-fast-path"), help: "Answer POST /v1/access/check through the router like every other request instead of on the connection's event loop (for comparison and debugging).") var noAccessFastPath = false
 
     func run() async throws {
         var logger = Logger(label: "tollgate")
@@ -201,7 +202,8 @@ struct ServeCommand: AsyncParsableCommand {
         services.append(CRLRefreshService(publisher: CRLPublisher(authority: authority, store: store), logger: logger))
         services.append(delivery)
         let app = try TollgateServer.application(
-            configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls, publicURL: publicUrl),
+            configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls, publicURL: publicUrl,
+                                 accessFastPath: !noAccessFastPath),
             store: store, authority: authority, enrollment: enrollment, applications: applications,
             access: access, services: services, logger: logger)
         try await app.runService()
