@@ -153,17 +153,17 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Measured seconds.") var seconds = 10.0
     @Option(help: "Checks per request: 0 for POST /v1/access/check, N for /v1/access/batch with N checks.") var batch = 0
     @Option(help: "Seconds of warm-up before measuring (not counted).") var warmup = 1.0
-
-    struct Client {
-        var tenant: Int
-        var context: NIOSSLContext
-    }
+    @Option(help: "Event-loop threads of the client (the connections share them).") var clientThreads = 1
 
     func run() async throws {
         let lines = try String(contentsOfFile: clients, encoding: .utf8).split(separator: "\n")
         guard !lines.isEmpty else { throw ValidationError("no clients in \(clients)") }
         let root = try NIOSSLCertificate.fromPEMFile(rootCa)
-        var prepared: [Client] = []
+        let path = batch == 0 ? "/v1/access/check" : "/v1/access/batch"
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, clientThreads))
+        let measureFrom = NIODeadline.now() + .milliseconds(Int64(warmup * 1000))
+        let deadline = measureFrom + .milliseconds(Int64(seconds * 1000))
+        var done: [EventLoopFuture<ConnectionLoop.Result>] = []
         for index in 0..<connections {
             let fields = lines[index % lines.count].split(separator: " ").map(String.init)
             var tls = TLSConfiguration.makeClientConfiguration()
@@ -171,88 +171,29 @@ struct Run: AsyncParsableCommand {
             tls.certificateVerification = .noHostnameVerification
             tls.certificateChain = try NIOSSLCertificate.fromPEMFile(fields[3]).map { .certificate($0) }
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: fields[4], format: .pem))
-            prepared.append(Client(tenant: Int(fields[0])!, context: try NIOSSLContext(configuration: tls)))
-        }
-        let (host, port, batch, seconds, warmup) = (host, port, batch, seconds, warmup)
-        let start = ContinuousClock.now
-        let measureFrom = start + .milliseconds(Int(warmup * 1000))
-        let deadline = measureFrom + .milliseconds(Int(seconds * 1000))
-        let results = try await withThrowingTaskGroup(of: (ops: Int, decisions: Int, errors: Int, latencies: [Double], sample: String).self) { group in
-            for client in prepared {
-                group.addTask {
-                    let questions = Pattern.questions(client.tenant)
-                    // Request bodies and the answers they must get, built before the clock starts.
-                    var requests: [(ByteBuffer, [Bool])] = []
-                    if batch == 0 {
-                        for q in questions {
-                            requests.append((ByteBuffer(string: "{\"destination\":\"\(q.0)\",\"protocol\":\"\(q.1)\",\"port\":\(q.2)}"), [q.3]))
-                        }
-                    } else {
-                        for offset in 0..<questions.count {
-                            let chosen = (0..<batch).map { questions[(offset + $0) % questions.count] }
-                            let body = "{\"checks\":[" + chosen.map { "{\"destination\":\"\($0.0)\",\"protocol\":\"\($0.1)\",\"port\":\($0.2)}" }
-                                .joined(separator: ",") + "]}"
-                            requests.append((ByteBuffer(string: body), chosen.map(\.3)))
-                        }
+            let context = try NIOSSLContext(configuration: tls)
+            guard let tenant = Int(fields[0]) else { throw ValidationError("bad line in \(clients): \(lines[index % lines.count])") }
+            let requests = Self.requests(tenant: tenant, batch: batch)
+            let (host, port) = (host, port)
+            let channel = try await ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        let loop = ConnectionLoop(host: "\(host):\(port)", path: path, requests: requests,
+                                                  measureFrom: measureFrom, deadline: deadline,
+                                                  done: channel.eventLoop.makePromise())
+                        try channel.pipeline.syncOperations.addHandler(loop)
                     }
-                    let path = batch == 0 ? "/v1/access/check" : "/v1/access/batch"
-                    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                        .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                        .connect(host: host, port: port) { channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: client.context, serverHostname: nil))
-                                try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                                return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                            }
-                        }
-                    var ops = 0, decisions = 0, errors = 0, sample = ""
-                    var latencies: [Double] = []
-                    latencies.reserveCapacity(200_000)
-                    try await channel.executeThenClose { inbound, outbound in
-                        var responses = inbound.makeAsyncIterator()
-                        var i = Int.random(in: 0..<requests.count)
-                        var headers = HTTPHeaders()
-                        headers.add(name: "Host", value: "\(host):\(port)")
-                        headers.add(name: "Content-Type", value: "application/json")
-                        while true {
-                            let now = ContinuousClock.now
-                            if now >= deadline { break }
-                            let (body, expected) = requests[i % requests.count]
-                            i += 1
-                            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
-                            head.headers.add(name: "Content-Length", value: String(body.readableBytes))
-                            let began = ContinuousClock.now
-                            try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(body)), .end(nil)])
-                            var status: HTTPResponseStatus = .internalServerError
-                            var answer = ByteBuffer()
-                            loop: while let part = try await responses.next() {
-                                switch part {
-                                case .head(let head): status = head.status
-                                case .body(var chunk): answer.writeBuffer(&chunk)
-                                case .end: break loop
-                                }
-                            }
-                            guard began >= measureFrom else { continue }
-                            latencies.append((ContinuousClock.now - began) / .milliseconds(1))
-                            let text = String(buffer: answer)
-                            let allows = text.components(separatedBy: "\"allow\":").dropFirst().map { $0.hasPrefix("true") }
-                            if status == .ok && allows == expected {
-                                ops += 1
-                                decisions += expected.count
-                            } else {
-                                errors += 1
-                                if sample.isEmpty { sample = "HTTP \(status.code) \(text.prefix(300)) expected \(expected)" }
-                            }
-                        }
-                    }
-                    return (ops, decisions, errors, latencies, sample)
                 }
-            }
-            var all: [(ops: Int, decisions: Int, errors: Int, latencies: [Double], sample: String)] = []
-            for try await result in group { all.append(result) }
-            return all
+                .connect(host: host, port: port).get()
+            let loop = try await channel.pipeline.handler(type: ConnectionLoop.self).get()
+            done.append(loop.done.futureResult)
         }
-        let elapsed = seconds
+        var results: [ConnectionLoop.Result] = []
+        for future in done { results.append(try await future.get()) }
+        try await group.shutdownGracefully()
         let ops = results.reduce(0) { $0 + $1.ops }
         let decisions = results.reduce(0) { $0 + $1.decisions }
         let errors = results.reduce(0) { $0 + $1.errors }
@@ -260,8 +201,149 @@ struct Run: AsyncParsableCommand {
         if let sample = results.first(where: { !$0.sample.isEmpty })?.sample {
             FileHandle.standardError.write(Data("tollgate-access-bench: \(sample)\n".utf8))
         }
-        print("ops=\(ops) decisions=\(decisions) seconds=\(format(elapsed)) rate=\(format(Double(ops) / elapsed, 1))"
-              + " decision_rate=\(format(Double(decisions) / elapsed, 1)) p50_ms=\(format(percentile(latencies, 0.5)))"
+        print("ops=\(ops) decisions=\(decisions) seconds=\(format(seconds)) rate=\(format(Double(ops) / seconds, 1))"
+              + " decision_rate=\(format(Double(decisions) / seconds, 1)) p50_ms=\(format(percentile(latencies, 0.5)))"
               + " p99_ms=\(format(percentile(latencies, 0.99))) errors=\(errors)")
+    }
+
+    /// Request bodies and the answers they must get, built before the clock starts.
+    static func requests(tenant: Int, batch: Int) -> [(ByteBuffer, [Bool])] {
+        let questions = Pattern.questions(tenant)
+        func json(_ q: (String, String, Int, Bool)) -> String { "{\"destination\":\"\(q.0)\",\"protocol\":\"\(q.1)\",\"port\":\(q.2)}" }
+        if batch == 0 { return questions.map { (ByteBuffer(string: json($0)), [$0.3]) } }
+        return (0..<questions.count).map { offset in
+            let chosen = (0..<batch).map { questions[(offset + $0) % questions.count] }
+            return (ByteBuffer(string: "{\"checks\":[" + chosen.map(json).joined(separator: ",") + "]}"), chosen.map(\.3))
+        }
+    }
+}
+
+/// One keep-alive connection's closed loop, driven by the event loop (no task per
+/// request, so the client costs little next to the server it measures): send a request,
+/// read the answer, check every `"allow"` in it against the expected decisions, record the
+/// latency, send the next, until the deadline.
+final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    struct Result: Sendable {
+        var ops = 0, decisions = 0, errors = 0
+        var latencies: [Double] = []
+        var sample = ""
+    }
+
+    let done: EventLoopPromise<Result>
+    private let head: HTTPRequestHead
+    private let path: String
+    private let requests: [(ByteBuffer, [Bool])]
+    private let measureFrom: NIODeadline
+    private let deadline: NIODeadline
+    private var index: Int
+    private var began = NIODeadline.now()
+    private var status: HTTPResponseStatus = .internalServerError
+    private var answer = ByteBuffer()
+    private var result = Result()
+    private var finished = false
+
+    init(host: String, path: String, requests: [(ByteBuffer, [Bool])], measureFrom: NIODeadline, deadline: NIODeadline,
+         done: EventLoopPromise<Result>) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: host)
+        headers.add(name: "Content-Type", value: "application/json")
+        self.head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+        self.path = path
+        self.requests = requests
+        self.measureFrom = measureFrom
+        self.deadline = deadline
+        self.done = done
+        self.index = Int.random(in: 0..<max(1, requests.count))
+        result.latencies.reserveCapacity(400_000)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        send(context)
+    }
+
+    private func send(_ context: ChannelHandlerContext) {
+        let (body, _) = requests[index % requests.count]
+        var head = self.head
+        head.headers.add(name: "Content-Length", value: String(body.readableBytes))
+        began = .now()
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            status = head.status
+            answer.clear()
+        case .body(var chunk):
+            answer.writeBuffer(&chunk)
+        case .end:
+            let now = NIODeadline.now()
+            let expected = requests[index % requests.count].1
+            index += 1
+            if began >= measureFrom {
+                result.latencies.append(Double((now - began).nanoseconds) / 1_000_000)
+                let allows = Self.allows(answer)
+                if status == .ok && allows == expected {
+                    result.ops += 1
+                    result.decisions += expected.count
+                } else {
+                    result.errors += 1
+                    if result.sample.isEmpty {
+                        result.sample = "HTTP \(status.code) \(String(buffer: answer).prefix(300)) expected \(expected)"
+                    }
+                }
+            }
+            if now < deadline {
+                send(context)
+            } else {
+                finish()
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        result.errors += 1
+        if result.sample.isEmpty { result.sample = "connection error: \(error)" }
+        finish()
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !finished, result.sample.isEmpty { result.sample = "the server closed the connection" }
+        finish()
+    }
+
+    private func finish() {
+        guard !finished else { return }
+        finished = true
+        done.succeed(result)
+    }
+
+    /// The values of every `"allow":` in the answer, in order, by a byte scan.
+    static func allows(_ buffer: ByteBuffer) -> [Bool] {
+        let key = Array(#""allow":"#.utf8)
+        var found: [Bool] = []
+        buffer.withUnsafeReadableBytes { bytes in
+            var i = 0
+            while i + key.count < bytes.count {
+                if bytes[i] == key[0] {
+                    var match = true
+                    for k in 1..<key.count where bytes[i + k] != key[k] { match = false; break }
+                    if match {
+                        found.append(bytes[i + key.count] == UInt8(ascii: "t"))
+                        i += key.count
+                        continue
+                    }
+                }
+                i += 1
+            }
+        }
+        return found
     }
 }
