@@ -125,6 +125,8 @@ public final class LDAPClient: Sendable {
         let connection = try await acquire()
         defer { release(connection) }
         let executor = try await connection.readerExecutor()
+        executor.pin()
+        defer { executor.unpin() }
         return try await withTaskExecutorPreference(executor) {
             try await body(LDAPPinnedConnection(connection: connection))
         }

@@ -138,6 +138,9 @@ final class LDAPSession: @unchecked Sendable {
     var isAlive: Bool { state.withLock { !$0.dead } }
 
     private static let readerThreadKey = "tollgate.ldap.reader"
+    /// Longest wait inside `ldap_result` on a pinned session before the reader looks at
+    /// its wake-up pipe again.
+    private static let pinnedWait = timeval(tv_sec: 0, tv_usec: 5_000)
 
     /// True on a session's reader thread (for tests and assertions).
     static var isReaderThread: Bool {
@@ -259,6 +262,30 @@ final class LDAPSession: @unchecked Sendable {
         // ``DeadlineSweeper``.
         var pollNow = false
         while true {
+            // A pinned session's only sender is the task now suspended on its answer: wait
+            // for that answer inside libldap (one poll(2) per message, as a synchronous C
+            // client does) instead of poll(2) here and another inside ldap_result. Other
+            // wake-ups (jobs from elsewhere, the deadline sweeper, close) wait at most
+            // `pinnedWait`.
+            if !pollNow, executor.isPinned, !executor.hasJobs {
+                var waited = false
+                var more = false
+                let exit = state.withLock { state -> Bool in
+                    if state.dead { return true }
+                    guard !state.pending.isEmpty else { return false }
+                    waited = true
+                    more = readAvailable(&state, into: &finished, firstWait: Self.pinnedWait)
+                    return state.dead
+                }
+                if waited || exit {
+                    for (waiter, response) in finished { waiter.resume(response) }
+                    finished.removeAll(keepingCapacity: true)
+                    if exit { break }
+                    let jobsLeft = executor.runJobs()
+                    pollNow = more || jobsLeft
+                    continue
+                }
+            }
             fds[0].revents = 0
             fds[1].revents = 0
             let sleeping = !pollNow && executor.prepareToSleep()
@@ -306,12 +333,14 @@ final class LDAPSession: @unchecked Sendable {
     /// `ldap_result` call, which would cost a second `poll` of its own; only data buffered
     /// above the socket (TLS), which `poll` cannot see, is drained here.
     /// Returns true when buffered data is left for the next round (poll without sleeping).
-    private func readAvailable(_ state: inout State, into finished: inout [(ResponseWaiter, LDAPResponse)]) -> Bool {
+    private func readAvailable(_ state: inout State, into finished: inout [(ResponseWaiter, LDAPResponse)],
+                               firstWait: timeval = timeval(tv_sec: 0, tv_usec: 0)) -> Bool {
         var drained = 0
+        var wait = firstWait
         while true {
             var message: OpaquePointer?
-            var zero = timeval(tv_sec: 0, tv_usec: 0)
-            let rc = ldap_result(ld, -1 /* LDAP_RES_ANY */, 0 /* LDAP_MSG_ONE */, &zero, &message)
+            let rc = ldap_result(ld, -1 /* LDAP_RES_ANY */, 0 /* LDAP_MSG_ONE */, &wait, &message)
+            wait = timeval(tv_sec: 0, tv_usec: 0)
             if rc > 0, let message {
                 handle(message, &state, into: &finished)
                 ldap_msgfree(message)

@@ -30,6 +30,18 @@ final class ReaderThreadExecutor: TaskExecutor, @unchecked Sendable {
     }
 
     private let state = Mutex(State())
+    /// Tasks pinned to this executor (``LDAPClient/withPinnedConnection(_:)``).
+    private let pins = Atomic<Int>(0)
+
+    /// While a task is pinned, only it sends on the session: the reader may then wait
+    /// for an answer inside libldap (see `LDAPSession.readLoop`).
+    var isPinned: Bool { pins.load(ordering: .relaxed) > 0 }
+
+    func pin() { pins.add(1, ordering: .relaxed) }
+    func unpin() { pins.subtract(1, ordering: .relaxed) }
+
+    /// Whether jobs are waiting to run.
+    var hasJobs: Bool { state.withLock { !$0.jobs.isEmpty } }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
