@@ -134,9 +134,9 @@ public actor AgentRunner {
         var problems: [String] = []
         let state = lastState
         switch state?.mode {
-        case "static": problems.append("the policy server cannot be reached: the cached policy stays in force until \(state?.staleAfter.map(RFC3339.format) ?? "?") (fail-static)")
-        case "closed": problems.append("no usable policy: fail closed, no tunnels")
-        case "refused": problems.append("the server refuses this agent's certificate: no tunnels")
+        case "static"?: problems.append("the policy server cannot be reached: the cached policy stays in force until \(state?.staleAfter.map(RFC3339.format) ?? "?") (fail-static)")
+        case "closed"?: problems.append("no usable policy: fail closed, no tunnels")
+        case "refused"?: problems.append("the server refuses this agent's certificate: no tunnels")
         case nil: problems.append("starting: no policy applied yet")
         default: break
         }

@@ -47,7 +47,7 @@ public struct AgentStatusReport: Codable, Sendable, Equatable {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
-        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        return pages * UInt64(max(0, sysconf(Int32(_SC_PAGESIZE))))
     }
 
     /// The 1-minute load average (0 where unavailable).

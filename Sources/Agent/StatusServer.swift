@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import SwiftASN1
 import Synchronization
 import X509
 
@@ -100,9 +101,9 @@ public final class StatusServer: Sendable {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: listen.host, port: listen.port) { [context] channel in
+                .bind(host: listen.host, port: listen.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let current = context.withLock { $0 }
+                        let current = self.context.withLock { $0 }
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: current))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
@@ -145,7 +146,7 @@ public final class StatusServer: Sendable {
             group.addTask {
                 try? await Task.sleep(for: .seconds(30))
             }
-            await group.next()
+            _ = await group.next()
             group.cancelAll()
             connection.channel.close(promise: nil)
         }

@@ -166,7 +166,7 @@ public final class TrafficJournal: Sendable {
     /// Appends `line` and syncs it to disk.
     private func append(_ line: Line) throws(AgentError) {
         let data = try Self.encode(line)
-        try descriptor.withLock { (fd: inout Int32) throws(AgentError) in
+        try descriptor.withLock { fd throws(AgentError) in
             if fd < 0 {
                 fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
                 guard fd >= 0 else { throw .localFiles("cannot open \(file): \(String(cString: strerror(errno)))") }
@@ -209,7 +209,7 @@ public final class TrafficJournal: Sendable {
         let pending = snapshot.ingested.filter { FileManager.default.fileExists(atPath: directory + "/" + $0) }
         for name in pending.sorted() { data += try Self.encode(Line(ingested: name)) }
         let file = file
-        try descriptor.withLock { (fd: inout Int32) throws(AgentError) in
+        try descriptor.withLock { fd throws(AgentError) in
             if fd >= 0 {
                 close(fd)
                 fd = -1
@@ -238,7 +238,7 @@ public final class TrafficJournal: Sendable {
     /// Appends one sampler round: its traffic records and the counter readings they were
     /// computed from, in one line (both or neither survive a crash).
     public func appendTraffic(_ records: [JournalRecord], readings: [String: CounterReading]) throws(AgentError) {
-        try state.withLock { (current: inout State) throws(AgentError) in
+        try state.withLock { current throws(AgentError) in
             var next = current
             var written: [JournalRecord] = []
             for record in records {
@@ -261,7 +261,7 @@ public final class TrafficJournal: Sendable {
     /// Appends access records (from the spool named `ingested`, if any); those that do not
     /// fit are counted in a `dropped` record.
     public func appendAccess(_ records: [JournalRecord], ingested: String? = nil) throws(AgentError) {
-        try state.withLock { (current: inout State) throws(AgentError) in
+        try state.withLock { current throws(AgentError) in
             var next = current
             var written: [JournalRecord] = []
             var dropped: UInt64 = 0
@@ -288,7 +288,7 @@ public final class TrafficJournal: Sendable {
     /// ≤ `after` (they are deleted). A cursor beyond the last seq (journal lost) moves the
     /// journal's seq up to it, so new records stay above the reader's cursor.
     public func read(after: UInt64, limit: Int) throws(AgentError) -> Page {
-        let page = try state.withLock { (current: inout State) throws(AgentError) -> Page in
+        let page = try state.withLock { current throws(AgentError) -> Page in
             var next = current
             if after > next.acked {
                 next.lastSeq = max(next.lastSeq, after)

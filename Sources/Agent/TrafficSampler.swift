@@ -74,8 +74,8 @@ public actor TrafficSampler {
         var order: [String] = []
         var readings: [String: CounterReading] = [:]
         for child in children {
-            let key = key(child)
-            let destination = destination(child)
+            let key = Self.key(child)
+            let destination = Self.destination(child)
             readings[key] = CounterReading(child: child.name, destination: destination, bytesIn: child.bytesIn, bytesOut: child.bytesOut,
                                            packetsIn: child.packetsIn, packetsOut: child.packetsOut, time: nowText)
             var start = fallbackStart
