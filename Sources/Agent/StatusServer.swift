@@ -25,6 +25,11 @@ public final class StatusServer: Sendable {
         public var host: String
         public var port: Int
 
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
         /// Parses `--status-listen`; nil for `off`.
         public static func parse(_ text: String) throws(AgentError) -> Listen? {
             if text == "off" { return nil }

@@ -88,15 +88,14 @@ public actor TrafficSampler {
                 start = max(fallbackStart, now.addingTimeInterval(-Double(installed)))
             }
             let group = child.name + "\u{0}" + destination
-            if sums[group] == nil {
-                sums[group] = (child.name, destination, Sum(start: start))
-                order.append(group)
-            }
-            sums[group]?.sum.start = min(sums[group]?.sum.start ?? start, start)
-            sums[group]?.sum.bytesIn += child.bytesIn - base.bytesIn
-            sums[group]?.sum.bytesOut += child.bytesOut - base.bytesOut
-            sums[group]?.sum.packetsIn += child.packetsIn - base.packetsIn
-            sums[group]?.sum.packetsOut += child.packetsOut - base.packetsOut
+            var entry = sums[group] ?? (child.name, destination, Sum(start: start))
+            if sums[group] == nil { order.append(group) }
+            entry.sum.start = min(entry.sum.start, start)
+            entry.sum.bytesIn += child.bytesIn - base.bytesIn
+            entry.sum.bytesOut += child.bytesOut - base.bytesOut
+            entry.sum.packetsIn += child.packetsIn - base.packetsIn
+            entry.sum.packetsOut += child.packetsOut - base.packetsOut
+            sums[group] = entry
         }
         let records = order.compactMap { group -> JournalRecord? in
             guard let entry = sums[group] else { return nil }
