@@ -16,7 +16,7 @@ import X509
 /// - `GET /v1/traffic?after=SEQ&limit=N` → `{"records":[…],"last":SEQ,"more":bool}`; `after`
 ///   acknowledges every record ≤ SEQ (``TrafficJournal/read(after:limit:)``).
 ///
-/// One request per connection (`Connection: close`), request head and body bounded, 30 s
+/// One request per connection (`Connection: close`), request target and body bounded, 30 s
 /// per connection. Errors are JSON `{"error":"…"}`: 400 bad query, 403 wrong client,
 /// 404 unknown path, 405 not GET, 413 request too large.
 public final class StatusServer: Sendable {
@@ -167,15 +167,14 @@ public final class StatusServer: Sendable {
                 case .head(let requestHead):
                     head = requestHead
                 case .body(let chunk):
+                    // Read (and discard) up to 1 MiB so the client sees the 413; beyond, just close.
                     bodySize += chunk.readableBytes
-                    if bodySize > Self.maximumBody {
-                        try await Self.write(Response(status: .payloadTooLarge, error: "request body larger than \(Self.maximumBody) bytes"),
-                                             to: outbound)
-                        return
-                    }
+                    if bodySize > 1024 * 1024 { return }
                 case .end:
                     guard let head else { return }
-                    let response = await self.respond(to: head, channel: channel)
+                    let response = bodySize > Self.maximumBody
+                        ? Response(status: .payloadTooLarge, error: "request body larger than \(Self.maximumBody) bytes")
+                        : await self.respond(to: head, channel: channel)
                     try await Self.write(response, to: outbound)
                     return
                 }

@@ -159,6 +159,56 @@ struct AgentMonitoringTests {
         await process.stop()
     }
 
+    @Test("after run renews the certificate, new connections to the endpoint get the new one; an oversized request gets 413",
+          .timeLimit(.minutes(2)))
+    func endpointFollowsRenewal() async throws {
+        let server = try await AgentTollgate.get()
+        let org = try await makeTenant(server, converters: ["mon-r": "192.0.2.92"], signature: "renew-monitor-signature")
+        let (dir, enrolled) = try await enrollAgent(server, subscriberId: "\(org)-01", signature: "renew-monitor-signature", converter: "mon-r")
+        #expect(enrolled.status == 0, "\(enrolled.output)")
+        let oldSerial = try AgentSettings.load(from: AgentDirectory(path: dir)).serial
+        let port = freePort()
+        let monitor = try await issueMonitorCertificate(server)
+        let probe = StatusProbe(server: server, host: "192.0.2.92", port: port, client: monitor)
+        func servedSerial() async throws -> String {
+            let command = "/usr/bin/openssl s_client -connect 127.0.0.1:\(port) -cert \(shellQuote(monitor.certificate)) "
+                + "-key \(shellQuote(monitor.key)) -CAfile \(shellQuote(server.rootCA)) </dev/null 2>/dev/null | /usr/bin/openssl x509 -noout -serial"
+            let output = try await run("/bin/sh", ["-c", command]).output
+            let hex = output.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() } ?? ""
+            return String(hex.drop { $0 == "0" })
+        }
+        let process = try BackgroundProcess.spawn(agentBinary, ["run", "--dir", dir, "--renew-before-days", "400", "--poll-wait", "1",
+                                                                "--status-listen", "127.0.0.1:\(port)"], outputPath: dir + "/agent.log")
+        do {
+            var newSerial = oldSerial
+            let renewed = await eventually(timeout: .seconds(20)) {
+                newSerial = (try? AgentSettings.load(from: AgentDirectory(path: dir)).serial) ?? oldSerial
+                return newSerial != oldSerial
+            }
+            #expect(renewed, "\((try? String(contentsOfFile: dir + "/agent.log", encoding: .utf8)) ?? "")")
+            var served = ""
+            let follows = try await eventually(timeout: .seconds(10)) {
+                served = try await servedSerial()
+                return served == String(newSerial.lowercased().drop { $0 == "0" })
+            }
+            #expect(follows, "served \(served), renewed \(newSerial), old \(oldSerial)")
+            let certificate = try await probe.get("/v1/status").json?["certificate"] as? [String: Any]
+            #expect(certificate?["serial"] as? String == newSerial)
+
+            let big = temporaryDirectory("big") + "/body"
+            try Data(repeating: UInt8(ascii: "x"), count: 64 * 1024).write(to: URL(fileURLWithPath: big))
+            let tooLarge = try await run("/usr/bin/curl", ["-s", "-m", "10", "-X", "GET", "--data-binary", "@" + big,
+                                                           "--cacert", server.rootCA, "--cert", monitor.certificate, "--key", monitor.key,
+                                                           "--connect-to", "192.0.2.92:\(port):127.0.0.1:\(port)", "-w", "\n%{http_code}",
+                                                           "https://192.0.2.92:\(port)/v1/status"])
+            #expect(tooLarge.output.hasSuffix("413") && tooLarge.output.contains("error"), "\(tooLarge.output)")
+        } catch {
+            await process.stop()
+            throw error
+        }
+        await process.stop()
+    }
+
     @Test("real tunnels: traffic records of a destination equal charon's own CHILD_SA counters and cover the payload sent; a restarted agent counts nothing twice",
           .timeLimit(.minutes(4)))
     func trafficMatchesCharonCounters() async throws {
