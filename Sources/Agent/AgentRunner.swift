@@ -79,6 +79,8 @@ public actor AgentRunner {
     private let journal: TrafficJournal
     private let sampler: TrafficSampler
     private var statusServer: StatusServer?
+    /// The children the last plan wanted (empty without strongSwan).
+    private var plannedChildren: [String] = []
     private let started = Date()
 
     public init(directory: AgentDirectory, settings: RunSettings, logger: Logger = Logger(label: "tollgate-agent")) throws(AgentError) {
@@ -144,8 +146,8 @@ public actor AgentRunner {
         if now >= renewalTime() {
             problems.append("certificate \(identity.certificate.serial) expires \(RFC3339.format(identity.certificate.notAfter)) and is not renewed yet")
         }
-        let planned = state?.tunnels?.planned ?? []
-        let up = state?.tunnels?.up ?? []
+        let planned = plannedChildren
+        let up = (state?.tunnels?.up ?? []).filter { planned.contains($0) }
         if planned.count > up.count {
             let down = planned.filter { !up.contains($0) }
             problems.append("\(down.count) of \(planned.count) tunnels are not up: \(down.joined(separator: ", "))")
@@ -266,6 +268,7 @@ public actor AgentRunner {
                 }
                 lastDriverError = driverError
             }
+            plannedChildren = driver == nil ? [] : plan.children.map(\.name)
             writeState(plan: plan, tunnels: tunnels, driverError: driverError, now: now)
             // Wake for changes, at the reconcile interval, when the cache turns stale and
             // when a destination's validity window opens or closes.

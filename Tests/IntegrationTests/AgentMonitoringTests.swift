@@ -157,6 +157,39 @@ struct AgentMonitoringTests {
             throw error
         }
         await process.stop()
+
+        // The journal cannot be written: check warns and still answers with its usual status.
+        try FileManager.default.removeItem(atPath: dir + "/journal")
+        try Data("not a directory".utf8).write(to: URL(fileURLWithPath: dir + "/journal"))
+        let unlogged = try await agent(["check", "--dir", dir, "--destination", "10.92.0.1", "--protocol", "tcp", "--port", "443"])
+        #expect(unlogged.status == 1 && unlogged.output.contains("deny") && unlogged.output.contains("not logged"), "\(unlogged.output)")
+    }
+
+    @Test("health: with strongSwan unreachable the status is degraded: the configured tunnel is not up and strongSwan's error is named",
+          .timeLimit(.minutes(2)))
+    func degradedWithoutStrongSwan() async throws {
+        let server = try await AgentTollgate.get()
+        let org = try await makeTenant(server, converters: ["mon-d": "192.0.2.93"], signature: "degraded-signature")
+        #expect(try await server.admin(["destination", "add", "--org", org, "--name", "lab", "--network", "10.93.0.0/16"]).status == 0)
+        let (dir, enrolled) = try await enrollAgent(server, subscriberId: "\(org)-01", signature: "degraded-signature", converter: "mon-d")
+        #expect(enrolled.status == 0, "\(enrolled.output)")
+        let port = freePort()
+        let probe = StatusProbe(server: server, host: "192.0.2.93", port: port, client: try await issueMonitorCertificate(server))
+        let process = try BackgroundProcess.spawn(agentBinary, ["run", "--dir", dir, "--poll-wait", "1", "--reconcile-seconds", "1",
+                                                                "--swanctl", StrongSwanPaths.swanctl, "--peer-address", "192.0.2.1",
+                                                                "--vici-socket", dir + "/no-charon.vici", "--traffic-interval", "1",
+                                                                "--status-listen", "127.0.0.1:\(port)"], outputPath: dir + "/agent.log")
+        var status: [String: Any]?
+        let degraded = try await eventually(timeout: .seconds(20)) {
+            status = try await probe.get("/v1/status").json
+            let problems = status?["problems"] as? [String] ?? []
+            return problems.contains { $0.hasPrefix("strongSwan:") } && problems.contains { $0.contains("1 of 1 tunnels are not up") }
+                && problems.contains { $0.hasPrefix("traffic sampling:") }
+        }
+        await process.stop()
+        #expect(degraded, "\(String(describing: status))")
+        #expect(status?["health"] as? String == "degraded")
+        #expect((status?["tunnels"] as? [String: Any])?["configured"] as? Int == 1 && (status?["tunnels"] as? [String: Any])?["up"] as? Int == 0)
     }
 
     @Test("after run renews the certificate, new connections to the endpoint get the new one; an oversized request gets 413",
@@ -194,6 +227,11 @@ struct AgentMonitoringTests {
             #expect(follows, "served \(served), renewed \(newSerial), old \(oldSerial)")
             let certificate = try await probe.get("/v1/status").json?["certificate"] as? [String: Any]
             #expect(certificate?["serial"] as? String == newSerial)
+            // --renew-before-days beyond the lifetime: the certificate is always inside its renewal window.
+            let status = try await probe.get("/v1/status").json
+            #expect(status?["health"] as? String == "degraded", "\(String(describing: status))")
+            #expect((status?["problems"] as? [String])?.contains { $0.contains("certificate \(newSerial) expires") } == true,
+                    "\(String(describing: status))")
 
             let big = temporaryDirectory("big") + "/body"
             try Data(repeating: UInt8(ascii: "x"), count: 64 * 1024).write(to: URL(fileURLWithPath: big))
