@@ -110,6 +110,14 @@ struct AgentMonitoringTests {
             #expect(converterAsClient.code == 403 && converterAsClient.json?["error"] is String, "\(converterAsClient.raw)")
             let otherName = try await issueMonitorCertificate(server, commonName: "tollgate-monitor2")
             #expect(try await probe.get("/v1/status", client: otherName).code == 403)
+            // The right subject from another CA: refused in the handshake.
+            let foreign = temporaryDirectory("foreign")
+            let selfSigned = try await run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                                                "-days", "2", "-keyout", foreign + "/k.pem", "-out", foreign + "/c.pem",
+                                                                "-subj", "/CN=tollgate-monitor/O=Tollgate"])
+            try #require(selfSigned.status == 0, "\(selfSigned.output)")
+            let impostor = try await probe.get("/v1/status", client: (foreign + "/c.pem", foreign + "/k.pem"))
+            #expect(impostor.code != 200 && impostor.code != 403 && !impostor.body.contains("converter"), "\(impostor.raw)")
 
             // Wrong method, path, parameters.
             let post = try await probe.get("/v1/status", method: "POST")
@@ -315,8 +323,14 @@ struct AgentMonitoringTests {
         let destination = bed.b.innerAddress + "/32"
         #expect(await eventually(timeout: .seconds(30)) { tunnelsUp(dirA).count == 1 }, "\(log("agent.log"))\n\(bed.diagnostics())")
         let child = try #require(tunnelsUp(dirA).first)
-        let status = try await probe.get("/v1/status").json
-        #expect((status?["tunnels"] as? [String: Any])?["up"] as? Int == 1, "\(String(describing: status))")
+        var status: [String: Any]?
+        let healthy = try await eventually(timeout: .seconds(15)) {
+            status = try await probe.get("/v1/status").json
+            return status?["health"] as? String == "ok"
+        }
+        #expect(healthy, "\(String(describing: status))")
+        #expect((status?["tunnels"] as? [String: Any])?["up"] as? Int == 1 && (status?["tunnels"] as? [String: Any])?["configured"] as? Int == 1,
+                "\(String(describing: status))")
 
         // charon's counters of every CHILD_SA of the child seen so far (by unique id), so a
         // CHILD_SA replaced meanwhile still counts with its last reading.
@@ -380,6 +394,24 @@ struct AgentMonitoringTests {
             #expect(matchedAgain, "journal \(got) vs charon \(expected)\n\(log("agent2.log"))")
             let newSeqs = try await journalTotal()?.1.filter { $0 > maxSeq } ?? []
             #expect(!newSeqs.isEmpty, "the restarted agent continues the seq")
+
+            // Rekey: the new CHILD_SA (new unique id) counts from zero; the old one's total stays counted once.
+            let idsBefore = Set(seen.keys)
+            let rekeyed = try await charonA.swanctl(["--rekey", "--child", child])
+            #expect(rekeyed.status == 0, "\(rekeyed.output)")
+            let newSA = try await eventually(timeout: .seconds(15)) {
+                _ = try await charonTotal()
+                return !Set(seen.keys).subtracting(idsBefore).isEmpty
+            }
+            #expect(newSA, "\(charonA.logTail())")
+            let afterRekey = try await charonTotal()
+            try await send(bed, count: 7, size: 700)
+            let matchedRekey = try await eventually(timeout: .seconds(30)) {
+                expected = try await charonTotal()
+                got = try await journalTotal()?.0 ?? Counters()
+                return expected == got && expected.bytesOut >= afterRekey.bytesOut + 7 * 700
+            }
+            #expect(matchedRekey, "journal \(got) vs charon \(expected) (CHILD_SAs \(seen))\n\(log("agent2.log"))")
         } catch {
             await restarted.stop()
             throw error
