@@ -17,7 +17,7 @@ import X509
 ///   acknowledges every record ≤ SEQ (``TrafficJournal/read(after:limit:)``).
 ///
 /// One request per connection (`Connection: close`), request target and body bounded, 30 s
-/// per connection. Errors are JSON `{"error":"…"}`: 400 bad query, 403 wrong client,
+/// per connection, at most 64 connections at a time. Errors are JSON `{"error":"…"}`: 400 bad query, 403 wrong client,
 /// 404 unknown path, 405 not GET, 413 request too large.
 public final class StatusServer: Sendable {
     /// Where to listen: `HOST:PORT` (`[v6]:PORT`), or nil for `off`.
@@ -59,6 +59,9 @@ public final class StatusServer: Sendable {
     private let logger: Logger
     private let context: Mutex<NIOSSLContext>
     private let boundPort = Mutex<Int?>(nil)
+    /// Connections being served; beyond `maximumConnections` new ones are closed at once.
+    private let active = Mutex(0)
+    static let maximumConnections = 64
 
     public init(listen: Listen, identity: AgentIdentity, journal: TrafficJournal, logger: Logger = Logger(label: "tollgate-agent.status"),
                 status: @escaping @Sendable () async -> AgentStatusReport) throws(AgentError) {
@@ -125,7 +128,19 @@ public final class StatusServer: Sendable {
                 try await server.executeThenClose { inbound in
                     try await withThrowingDiscardingTaskGroup { group in
                         for try await connection in inbound {
-                            group.addTask { await self.serve(connection) }
+                            let admitted = self.active.withLock { count in
+                                guard count < Self.maximumConnections else { return false }
+                                count += 1
+                                return true
+                            }
+                            guard admitted else {
+                                connection.channel.close(promise: nil)
+                                continue
+                            }
+                            group.addTask {
+                                await self.serve(connection)
+                                self.active.withLock { $0 -= 1 }
+                            }
                         }
                     }
                 }
