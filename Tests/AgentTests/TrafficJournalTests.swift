@@ -115,6 +115,27 @@ struct TrafficJournalTests {
         #expect(try reopened.read(after: 4, limit: 100).records.first?.bytesIn == 7)
     }
 
+    @Test("acknowledged records are compacted away on disk; seq and the rest survive the rewrite")
+    func compaction() throws {
+        let directory = scratch()
+        let journal = try TrafficJournal(directory: directory)
+        for round in 0..<30 {
+            try journal.appendTraffic((0..<100).map { traffic("to-\($0)", "10.\($0).0.0/16", bytes: UInt64(round), at: Double(round * 60)) },
+                                      readings: [:])
+        }
+        let file = directory + "/journal.jsonl"
+        let full = try #require(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int)
+        _ = try journal.read(after: 2990, limit: 1)
+        let compacted = try #require(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int)
+        #expect(compacted < full / 10, "\(full) → \(compacted) bytes")
+        let reopened = try TrafficJournal(directory: directory)
+        #expect(reopened.lastSeq == 3000 && reopened.bufferedRecords == 10)
+        #expect(try reopened.read(after: 2990, limit: 100).records.map(\.seq) == Array(2991...3000))
+        _ = try reopened.read(after: 3000, limit: 1)
+        try reopened.appendAccess([access("10.1.1.1", allow: true)])
+        #expect(try TrafficJournal(directory: directory).read(after: 3000, limit: 10).records.map(\.seq) == [3001])
+    }
+
     @Test("check's spool: lines appended by another writer are ingested once, a torn spool line is skipped")
     func accessSpool() throws {
         let directory = scratch()

@@ -144,13 +144,21 @@ struct AgentMonitoringTests {
             #expect(none.records.isEmpty && none.last == 5 && !none.more)
             let buffered = try await probe.get("/v1/status").json?["resources"] as? [String: Any]
             #expect(buffered?["bufferedRecords"] as? Int == 0, "acknowledged records are deleted")
+
+            // A decision while run is running arrives as seq 6.
+            let during = try await agent(["check", "--dir", dir, "--destination", "10.94.0.1", "--protocol", "udp", "--port", "53"])
+            #expect(during.status == 1, "\(during.output)")
+            let sixth = try #require(try await probe.traffic(after: 5))
+            #expect(sixth.records.map { number($0["seq"]) } == [6] && sixth.records.first?["destination"] as? String == "10.94.0.1"
+                    && sixth.records.first?["protocol"] as? String == "udp" && sixth.records.first?["source"] == nil, "\(sixth.records)")
+            #expect(try await probe.traffic(after: 6)?.records.isEmpty == true)
         } catch {
             await process.stop()
             throw error
         }
         await process.stop()
 
-        // A decision while run is stopped, then run again: seq continues at 6, 1…5 stay acknowledged.
+        // A decision while run is stopped, then run again: seq continues at 7, 1…6 stay acknowledged.
         let late = try await agent(["check", "--dir", dir, "--destination", "10.91.0.9", "--protocol", "tcp", "--port", "443"])
         #expect(late.status == 0, "\(late.output)")
         process = try start("agent2.log")
@@ -158,7 +166,7 @@ struct AgentMonitoringTests {
             let arrived = try await eventually(timeout: .seconds(20)) { try await probe.traffic(after: 0)?.records.isEmpty == false }
             #expect(arrived, "\(log("agent2.log"))")
             let page = try #require(try await probe.traffic(after: 0))
-            #expect(page.records.map { number($0["seq"]) } == [6], "\(page.records)")
+            #expect(page.records.map { number($0["seq"]) } == [7], "\(page.records)")
             #expect(page.records.first?["destination"] as? String == "10.91.0.9")
         } catch {
             await process.stop()
