@@ -258,7 +258,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "TestSupport"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "CertificateAuthority", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -11,6 +11,7 @@ import Foundation
 /// | `policy.json` | the last policy and when the server last confirmed it | 0600 |
 /// | `state.json` | what `run` is doing now (for operators and monitoring) | 0644 |
 /// | `swanctl/` | generated strongSwan configuration and credentials | 0700 |
+/// | `journal/` | the traffic journal and `check`'s access spool (``TrafficJournal``) | 0700 |
 ///
 /// The directory itself is 0700. Every file is written to a temporary name in the same
 /// directory, synced and renamed, so a crash leaves the old or the new file, never a torn one.

@@ -13,14 +13,25 @@ public struct RunSettings: Sendable {
     public var renewBefore: Duration?
     /// The local strongSwan to drive; nil: keep certificate and policy only.
     public var strongSwan: StrongSwanSettings?
+    /// Where the monitoring endpoint listens (`--status-listen`); nil: off.
+    public var statusListen: StatusServer.Listen?
+    /// How often strongSwan's counters become traffic records (`--traffic-interval`).
+    public var trafficInterval: Duration
+    /// The journal's bound (`--journal-max-records`).
+    public var journalMaxRecords: Int
 
     public init(pollWait: Int = 30, staleSeconds: Int = 600, reconcileInterval: Duration = .seconds(10),
-                renewBefore: Duration? = nil, strongSwan: StrongSwanSettings? = nil) {
+                renewBefore: Duration? = nil, strongSwan: StrongSwanSettings? = nil,
+                statusListen: StatusServer.Listen? = StatusServer.Listen(host: "0.0.0.0", port: 9443),
+                trafficInterval: Duration = .seconds(60), journalMaxRecords: Int = 100_000) {
         self.pollWait = pollWait
         self.staleSeconds = staleSeconds
         self.reconcileInterval = reconcileInterval
         self.renewBefore = renewBefore
         self.strongSwan = strongSwan
+        self.statusListen = statusListen
+        self.trafficInterval = trafficInterval
+        self.journalMaxRecords = journalMaxRecords
     }
 }
 
@@ -65,6 +76,12 @@ public actor AgentRunner {
     private var lastDriverError: String?
     private let wake = WakeSignal()
     private let driver: TunnelDriver?
+    private let journal: TrafficJournal
+    private let sampler: TrafficSampler
+    private var statusServer: StatusServer?
+    /// The children the last plan wanted (empty without strongSwan).
+    private var plannedChildren: [String] = []
+    private let started = Date()
 
     public init(directory: AgentDirectory, settings: RunSettings, logger: Logger = Logger(label: "tollgate-agent")) throws(AgentError) {
         self.directory = directory
@@ -74,17 +91,80 @@ public actor AgentRunner {
         access = AccessClient(client: try identity.mutualTLSClient())
         cache = PolicyCache.load(from: directory)
         driver = settings.strongSwan.map { TunnelDriver(settings: $0, logger: logger) }
+        journal = try TrafficJournal(directory: TrafficJournal.directory(of: directory), maxRecords: settings.journalMaxRecords)
+        sampler = TrafficSampler(driver: driver, journal: journal, interval: settings.trafficInterval, logger: logger)
     }
 
     /// Runs until the task is cancelled (SIGTERM/SIGINT). Tunnels are left as they are on exit.
     public func run() async {
         logger.info("agent running", metadata: ["converter": "\(identity.settings.converter)", "org": "\(identity.settings.org)",
                                                 "server": "\(identity.settings.server)"])
+        if let listen = settings.statusListen {
+            do {
+                statusServer = try StatusServer(listen: listen, identity: identity, journal: journal, logger: logger) { [weak self] in
+                    guard let self else { return AgentStatusReport.empty }
+                    return await self.statusReport()
+                }
+            } catch {
+                logger.error("the status endpoint cannot start; running without it", metadata: ["error": "\(error)"])
+            }
+        }
+        let server = statusServer
+        let sampler = sampler
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.pollLoop() }
             group.addTask { await self.controlLoop() }
+            group.addTask { await sampler.run() }
+            if let server {
+                group.addTask {
+                    do {
+                        try await server.run()
+                    } catch {
+                        self.logger.error("the status endpoint cannot start; running without it", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
             await group.waitForAll()
         }
+    }
+
+    // MARK: - Status
+
+    /// `GET /v1/status`: identity, tunnels, resources and health with its problems.
+    public func statusReport() async -> AgentStatusReport {
+        let now = Date()
+        var problems: [String] = []
+        let state = lastState
+        switch state?.mode {
+        case "static"?: problems.append("the policy server cannot be reached: the cached policy stays in force until \(state?.staleAfter.map(RFC3339.format) ?? "?") (fail-static)")
+        case "closed"?: problems.append("no usable policy: fail closed, no tunnels")
+        case "refused"?: problems.append("the server refuses this agent's certificate: no tunnels")
+        case nil: problems.append("starting: no policy applied yet")
+        default: break
+        }
+        if let lastDriverError { problems.append("strongSwan: \(lastDriverError)") }
+        if now >= renewalTime() {
+            problems.append("certificate \(identity.certificate.serial) expires \(RFC3339.format(identity.certificate.notAfter)) and is not renewed yet")
+        }
+        let planned = plannedChildren
+        let up = (state?.tunnels?.up ?? []).filter { planned.contains($0) }
+        if planned.count > up.count {
+            let down = planned.filter { !up.contains($0) }
+            problems.append("\(down.count) of \(planned.count) tunnels are not up: \(down.joined(separator: ", "))")
+        }
+        if let sampling = await sampler.problem { problems.append("traffic sampling: \(sampling)") }
+        let buffered = journal.bufferedRecords
+        if buffered >= journal.maxRecords {
+            problems.append("the traffic journal is full (\(buffered) records): traffic is coalesced, access records are dropped")
+        }
+        return AgentStatusReport(
+            converter: identity.settings.converter, org: identity.settings.org, version: AgentVersion.string,
+            uptimeSeconds: Int(now.timeIntervalSince(started)),
+            certificate: .init(serial: identity.certificate.serial, notAfter: RFC3339.format(identity.certificate.notAfter)),
+            tunnels: .init(configured: planned.count, up: up.count),
+            resources: .init(memoryBytes: AgentStatusReport.residentMemory(), loadAverage1m: AgentStatusReport.loadAverage(),
+                             bufferedRecords: buffered),
+            health: problems.isEmpty ? "ok" : "degraded", problems: problems)
     }
 
     // MARK: - Policy
@@ -188,6 +268,7 @@ public actor AgentRunner {
                 }
                 lastDriverError = driverError
             }
+            plannedChildren = driver == nil ? [] : plan.children.map(\.name)
             writeState(plan: plan, tunnels: tunnels, driverError: driverError, now: now)
             // Wake for changes, at the reconcile interval, when the cache turns stale and
             // when a destination's validity window opens or closes.
@@ -219,6 +300,9 @@ public actor AgentRunner {
             let renewed = try await Enrollment.renew(directory)
             identity = renewed
             access = AccessClient(client: try renewed.mutualTLSClient())
+            do { try statusServer?.reload(identity: renewed) } catch {
+                logger.warning("the status endpoint keeps the old certificate", metadata: ["error": "\(error)"])
+            }
             // At most one renewal an hour, also when the lifetime is shorter than --renew-before.
             nextRenewalAttempt = now.addingTimeInterval(3600)
             logger.notice("certificate renewed", metadata: ["serial": "\(renewed.certificate.serial)",

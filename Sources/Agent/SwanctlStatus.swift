@@ -9,6 +9,10 @@ public struct ChildSAState: Sendable, Equatable {
     public var packetsOut: UInt64
     public var localTS: [String]
     public var remoteTS: [String]
+    /// The inbound SPI (hex), part of what identifies this CHILD_SA across charon restarts.
+    public var spiIn: String = ""
+    /// Seconds since the CHILD_SA was installed, when reported.
+    public var installSeconds: UInt64? = nil
 
     /// Installed and carrying traffic (also while it is being rekeyed).
     public var isUp: Bool { ["INSTALLED", "REKEYING", "REKEYED"].contains(state) }
@@ -107,7 +111,9 @@ public enum SwanctlRaw {
                         bytesOut: UInt64(child.node["bytes-out"]?.string ?? "") ?? 0,
                         packetsOut: UInt64(child.node["packets-out"]?.string ?? "") ?? 0,
                         localTS: child.node["local-ts"]?.strings ?? [],
-                        remoteTS: child.node["remote-ts"]?.strings ?? [])
+                        remoteTS: child.node["remote-ts"]?.strings ?? [],
+                        spiIn: child.node["spi-in"]?.string ?? "",
+                        installSeconds: child.node["install-time"]?.string.flatMap { UInt64($0) })
                 }
                 result.append(IKESAState(name: entry.key, uniqueID: ike["uniqueid"]?.string ?? "", state: ike["state"]?.string ?? "",
                                          remoteHost: ike["remote-host"]?.string ?? "", children: children))

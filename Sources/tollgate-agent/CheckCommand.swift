@@ -31,6 +31,15 @@ struct CheckCommand: AsyncParsableCommand {
             let result = try await client.check(AccessCheckRequest(source: source, destination: destination, protocol: proto, port: port),
                                                 timeout: .seconds(timeout))
             let decision = result.decision
+            // Every decision goes to the traffic journal (via the spool `run` ingests); a
+            // failure to log never changes the answer.
+            let record = JournalRecord.access(time: Date(), destination: destination, protocol: proto, port: port,
+                                              allow: decision.allow, reason: decision.reason, source: source)
+            do {
+                try TrafficJournal.spoolAccess(record, journalDirectory: TrafficJournal.directory(of: dir.directory))
+            } catch {
+                Report.notice("warning: the access decision was not logged for monitoring: \(error)")
+            }
             if json {
                 print(result.json.trimmingCharacters(in: .whitespacesAndNewlines))
             } else {

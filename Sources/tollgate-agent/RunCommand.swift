@@ -35,6 +35,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds between checks of the tunnels against the policy.") var reconcileSeconds = 10
     @Option(help: "Renew the certificate this many days before it expires (default: a third of its lifetime).") var renewBeforeDays: Double?
     @Option(help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "HTTPS monitoring endpoint (GET /v1/status, /v1/traffic; client certificate CN=tollgate-monitor required): HOST:PORT or off.")
+    var statusListen = "0.0.0.0:9443"
+    @Option(help: "Seconds between readings of strongSwan's traffic counters (1-86400).") var trafficInterval = 60
+    @Option(help: "Records the traffic journal keeps until the monitor acknowledges them; beyond, traffic is coalesced and access records are counted as dropped.")
+    var journalMaxRecords = 100_000
 
     func validate() throws {
         guard (1...300).contains(pollWait) else { throw ValidationError("--poll-wait must be 1-300 seconds") }
@@ -49,6 +54,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--local-ts \(ts) is not a CIDR network")
         }
         if let days = renewBeforeDays, days <= 0 { throw ValidationError("--renew-before-days must be positive") }
+        do { _ = try StatusServer.Listen.parse(statusListen) } catch { throw ValidationError(error.description) }
+        guard (1...86400).contains(trafficInterval) else { throw ValidationError("--traffic-interval must be 1-86400 seconds") }
+        guard journalMaxRecords >= 1 else { throw ValidationError("--journal-max-records must be at least 1") }
     }
 
     func run() async throws {
@@ -77,7 +85,9 @@ struct RunCommand: AsyncParsableCommand {
                 logger.notice("no --peer-address: keeping certificate and policy only, strongSwan is not driven")
             }
             let settings = RunSettings(pollWait: pollWait, staleSeconds: staleSeconds, reconcileInterval: .seconds(reconcileSeconds),
-                                       renewBefore: renewBeforeDays.map { .seconds(Int64($0 * 86400)) }, strongSwan: strongSwan)
+                                       renewBefore: renewBeforeDays.map { .seconds(Int64($0 * 86400)) }, strongSwan: strongSwan,
+                                       statusListen: try StatusServer.Listen.parse(statusListen),
+                                       trafficInterval: .seconds(trafficInterval), journalMaxRecords: journalMaxRecords)
             let runner = try AgentRunner(directory: directory, settings: settings, logger: logger)
             let task = Task { await runner.run() }
             let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
