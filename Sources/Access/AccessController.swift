@@ -85,17 +85,24 @@ public struct AccessController: Sendable {
 
     /// The body of a JSON request: 415 for another content type, 413 beyond the limit.
     static func jsonBody(_ request: Request) async throws(AccessAPIError) -> [UInt8] {
-        let type = request.headers[.contentType]?.split(separator: ";").first.map { CheckRequest.trimmed(String($0)).lowercased() }
-        guard type == "application/json" else {
-            throw AccessAPIError(.unsupportedMediaType, "unsupported-media-type",
-                                 "send the body as Content-Type: application/json (got \(type.map { "\"\($0.prefix(60))\"" } ?? "none"))")
-        }
+        try requireJSON(request.headers[.contentType])
         do {
             let buffer = try await request.body.collect(upTo: maximumBody)
             return Array(buffer.readableBytesView)
         } catch {
             throw AccessAPIError(.contentTooLarge, "payload-too-large",
                                  "the body is larger than \(maximumBody) bytes; send at most \(maximumBatch) checks per batch")
+        }
+    }
+
+    /// 415 unless the Content-Type is `application/json` (parameters and case ignored).
+    static func requireJSON(_ value: String?) throws(AccessAPIError) {
+        // The common exact spelling without splitting or case folding.
+        if value == "application/json" { return }
+        let type = value?.split(separator: ";").first.map { CheckRequest.trimmed(String($0)).lowercased() }
+        guard type == "application/json" else {
+            throw AccessAPIError(.unsupportedMediaType, "unsupported-media-type",
+                                 "send the body as Content-Type: application/json (got \(type.map { "\"\($0.prefix(60))\"" } ?? "none"))")
         }
     }
 

@@ -93,7 +93,7 @@ public final class AccessFastPathHandler: ChannelDuplexHandler, RemovableChannel
     private func answer(_ head: HTTPRequest, _ body: ByteBuffer, tooLarge: Bool, context: ChannelHandlerContext) {
         let close = head.headerFields[.connection]?.lowercased().contains("close") == true
         do throws(AccessAPIError) {
-            try Self.requireJSON(head)
+            try AccessController.requireJSON(head.headerFields[.contentType])
             if tooLarge {
                 throw AccessAPIError(.contentTooLarge, "payload-too-large",
                                      "the body is larger than \(AccessController.maximumBody) bytes; send at most \(AccessController.maximumBatch) checks per batch")
@@ -134,14 +134,6 @@ public final class AccessFastPathHandler: ChannelDuplexHandler, RemovableChannel
             let part = queued.removeFirst()
             handle(part, context: context)
             if case .resolving = state { return }
-        }
-    }
-
-    private static func requireJSON(_ head: HTTPRequest) throws(AccessAPIError) {
-        let type = head.headerFields[.contentType]?.split(separator: ";").first.map { CheckRequest.trimmed(String($0)).lowercased() }
-        guard type == "application/json" else {
-            throw AccessAPIError(.unsupportedMediaType, "unsupported-media-type",
-                                 "send the body as Content-Type: application/json (got \(type.map { "\"\($0.prefix(60))\"" } ?? "none"))")
         }
     }
 

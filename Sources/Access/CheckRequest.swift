@@ -32,9 +32,9 @@ public struct CheckRequest: Sendable, Hashable {
                 if prefix.isEmpty { throw .malformed("the body must be a JSON object such as {\"destination\":\"10.20.3.4\",\"protocol\":\"tcp\",\"port\":443}") }
                 throw .invalid(String(prefix.dropLast()), "\(prefix.dropLast()) must be a JSON object")
             }
-            source = try Self.string(members["source"], prefix + "source")
-            destination = try Self.string(members["destination"], prefix + "destination")
-            self.protocol = try Self.string(members["protocol"], prefix + "protocol")
+            source = try Self.string(members["source"], prefix, "source")
+            destination = try Self.string(members["destination"], prefix, "destination")
+            self.protocol = try Self.string(members["protocol"], prefix, "protocol")
             switch members["port"] {
             case nil, .null?: port = nil
             case .number(let number)?: port = number
@@ -42,11 +42,12 @@ public struct CheckRequest: Sendable, Hashable {
             }
         }
 
-        static func string(_ value: JSONValue?, _ field: String) throws(AccessAPIError) -> String? {
+        /// The field's name (`prefix` + `name`) is only put together for an error.
+        static func string(_ value: JSONValue?, _ prefix: String, _ name: String) throws(AccessAPIError) -> String? {
             switch value {
             case nil, .null?: return nil
             case .string(let text)?: return text
-            default: throw .invalid(field, "\(field) must be a string")
+            default: throw .invalid(prefix + name, "\(prefix)\(name) must be a string")
             }
         }
     }
