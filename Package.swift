@@ -43,11 +43,14 @@ let package = Package(
             name: "Directory",
             dependencies: ["LDAPClient"]
         ),
+        // posix_spawn/waitpid off the cooperative pool (slapd, swanctl, test harnesses).
+        .target(name: "ProcessSpawning"),
         // The embedded, managed slapd instance under a data directory.
         .target(
             name: "ManagedSlapd",
             dependencies: [
                 "LDAPClient",
+                "ProcessSpawning",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -152,6 +155,7 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "CertificateAuthority",
+                "ProcessSpawning",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -258,7 +262,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "CertificateAuthority", "TestSupport"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "CertificateAuthority", "ProcessSpawning", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import Foundation
 import LDAPClient
 import Logging
+import ProcessSpawning
 
 /// A slapd owned by Tollgate under a data directory: the embedded default directory.
 ///
@@ -96,7 +97,7 @@ public struct ManagedSlapd: Sendable {
         let configuration = SlapdConfiguration(layout: layout, schemaLDIF: resources.schemaLDIF)
         let configFile = layout.runDirectory.appendingPathComponent("config.ldif")
         try configuration.ldif.write(to: configFile, atomically: true, encoding: .utf8)
-        let added = try await Subprocess.run(slapaddPath, ["-n0", "-F", layout.configDirectory.path, "-l", configFile.path])
+        let added = try await Self.run(slapaddPath, ["-n0", "-F", layout.configDirectory.path, "-l", configFile.path])
         guard added.status == 0 else {
             try? fm.removeItem(at: layout.configDirectory)
             try? fm.createDirectory(at: layout.configDirectory, withIntermediateDirectories: true)
@@ -154,7 +155,7 @@ public struct ManagedSlapd: Sendable {
         // slapd detaches itself once its listeners are open; a non-zero status means it
         // could not (port in use, bad config) and its stderr says why.
         let output = layout.logDirectory.appendingPathComponent("slapd.out")
-        let result = try await Subprocess.run(slapdPath, ["-F", layout.configDirectory.path, "-h", urls], outputFile: output)
+        let result = try await Self.run(slapdPath, ["-F", layout.configDirectory.path, "-h", urls], outputFile: output)
         guard result.status == 0 else {
             let text = result.output
             let log = (try? String(contentsOf: layout.logFile, encoding: .utf8)) ?? ""
@@ -223,5 +224,14 @@ public struct ManagedSlapd: Sendable {
         return Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Runs a slapd tool; a program that cannot be started is a ``SlapdError/cannotRun(_:_:)``.
+    static func run(_ executable: String, _ arguments: [String], outputFile: URL? = nil) async throws(SlapdError) -> ProcessOutput {
+        do throws(SubprocessError) {
+            return try await Subprocess.run(executable, arguments, outputFile: outputFile)
+        } catch {
+            throw .cannotRun(executable, error.reason)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import ProcessSpawning
 import Agent
 import Foundation
 import ManagedSlapd

@@ -1,3 +1,4 @@
+import ProcessSpawning
 import Foundation
 import ManagedSlapd
 import TestSupport

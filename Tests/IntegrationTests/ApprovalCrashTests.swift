@@ -1,3 +1,4 @@
+import ProcessSpawning
 import Directory
 import Foundation
 import LDAPClient

@@ -20,6 +20,7 @@
 // traffic selectors: a host-to-host selector on the outer veth addresses would route
 // libipsec's own ESP-in-UDP packets into the tunnel.
 
+import ProcessSpawning
 import Foundation
 import ManagedSlapd
 import Synchronization

@@ -1,3 +1,4 @@
+import ProcessSpawning
 import Foundation
 import LDAPClient
 import ManagedSlapd
