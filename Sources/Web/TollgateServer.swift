@@ -8,6 +8,7 @@ import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 import NIOSSL
+import Reports
 import Subscription
 
 /// Builds Tollgate's HTTPS application: the routes of every service on one router.
@@ -34,6 +35,7 @@ public enum TollgateServer {
     public static func application(
         configuration: Configuration, store: DirectoryStore, authority: CertificateAuthority,
         enrollment: EnrollmentService, applications: ApplicationService? = nil, access: AccessService? = nil,
+        reports: ReportController? = nil,
         services: [any Service] = [], logger: Logger
     ) throws -> some ApplicationProtocol {
         let router = Router(context: TollgateRequestContext.self)
@@ -47,6 +49,7 @@ public enum TollgateServer {
                                       publicURL: configuration.publicURL).addRoutes(to: router)
         }
         access.map { AccessController(service: $0).addRoutes(to: router) }
+        reports?.addRoutes(to: router)
         let server: HTTPServerBuilder = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         return Application(
             router: router,
