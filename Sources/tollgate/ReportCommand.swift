@@ -30,6 +30,7 @@ struct ReportCommand: AsyncParsableCommand {
         @Option(name: .long, help: "The server's data directory (key, mail settings, spool) when --ldap-url is used.") var serverData: String?
         @Option(name: .long, help: "Tollgate's public base URL (default: the server's, from DIR/mail-settings.json).") var publicUrl: String?
         @Option(name: .long, help: "Days the link stays valid.") var linkDays = 30
+        @Option(name: .long, help: "Reports made at a time with --all.") var jobs = 4
 
         func validate() throws {
             if all == (org != nil) { throw ValidationError("give either --org N or --all") }
@@ -67,20 +68,36 @@ struct ReportCommand: AsyncParsableCommand {
                 } else {
                     subscribers = try await store.subscribers().filter { $0.state == "active" }
                 }
-                var failed = 0
-                for subscriber in subscribers {
-                    do {
-                        let outcome = try await runner.run(subscriber: subscriber, period: kind, start: first, replace: true)
-                        print(all ? "\(subscriber.orgNumber) \(outcome.link)" : outcome.link)
-                        if let entry = outcome.mail {
-                            Output.note("report mail to \(entry.to.joined(separator: ", ")) spooled as \(entry.id); `tollgate serve` delivers it")
-                        } else if !noMail {
-                            Output.note("no report mail for \(subscriber.orgNumber) (no mail address)")
+                // Up to --jobs reports at a time (each reads its samples over its own LDAP connection).
+                let noMail = self.noMail, all = self.all
+                let failed = await withTaskGroup(of: Bool.self) { group -> Int in
+                    var next = 0, failed = 0
+                    func add() {
+                        guard next < subscribers.count else { return }
+                        let subscriber = subscribers[next]
+                        next += 1
+                        group.addTask {
+                            do {
+                                let outcome = try await runner.run(subscriber: subscriber, period: kind, start: first, replace: true)
+                                print(all ? "\(subscriber.orgNumber) \(outcome.link)" : outcome.link)
+                                if let entry = outcome.mail {
+                                    Output.note("report mail to \(entry.to.joined(separator: ", ")) spooled as \(entry.id); `tollgate serve` delivers it")
+                                } else if !noMail {
+                                    Output.note("no report mail for \(subscriber.orgNumber) (no mail address)")
+                                }
+                                return true
+                            } catch {
+                                Output.error("report of \(subscriber.orgNumber) failed: \(error)")
+                                return false
+                            }
                         }
-                    } catch {
-                        failed += 1
-                        Output.error("report of \(subscriber.orgNumber) failed: \(error)")
                     }
+                    for _ in 0..<max(1, jobs) { add() }
+                    while let ok = await group.next() {
+                        if !ok { failed += 1 }
+                        add()
+                    }
+                    return failed
                 }
                 if failed > 0 { throw ExitCode(1) }
             }
