@@ -58,7 +58,7 @@ public struct ReportSource: Sendable {
         ])
         do {
             return try await store.client.search(base: store.layout.traffic(orgNumber), scope: .oneLevel, filter: filter, pageSize: 1000)
-                .compactMap { try? TrafficSample(entry: $0) }
+                .compactMap(SampleDecoder.sample)
         } catch let error as LDAPError where error.code == .noSuchObject {
             return []
         }
