@@ -57,12 +57,17 @@ public struct ReportSource: Sendable {
             .or([.equal("tgSampleInterval", "300"), .equal("tgSampleInterval", "3600")]),
         ])
         do {
-            return try await store.client.search(base: store.layout.traffic(orgNumber), scope: .oneLevel, filter: filter, pageSize: 1000)
+            return try await store.client.search(base: store.layout.traffic(orgNumber), scope: .oneLevel, filter: filter,
+                                                 attributes: Self.sampleAttributes, pageSize: 1000)
                 .compactMap(SampleDecoder.sample)
         } catch let error as LDAPError where error.code == .noSuchObject {
             return []
         }
     }
+
+    /// What a report reads of a sample (not `cn` and `objectClass`: less for slapd to send).
+    static let sampleAttributes = ["tgOrgNumber", "tgConverterId", "tgSampleStart", "tgSampleInterval", "tgBytesIn", "tgBytesOut",
+                                   "tgPacketsIn", "tgPacketsOut", "tgPeakBytes", "tgAllowedAttempts", "tgDeniedAttempts", "tgEventData"]
 
     /// The tenant's `converter.*` events before `end`, oldest first.
     public func healthEvents(orgNumber: String, before end: Date) async throws -> [HistoryEvent] {
