@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // libldap / liblber from Debian's libldap2-dev (pkg-config `ldap`).
@@ -76,6 +78,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -107,7 +110,33 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Per-client traffic reports: analysis, HTML page with SVG charts, signed links,
+        // the report mail and its scheduler.
+        .target(
+            name: "Reports",
+            dependencies: [
+                "Directory",
+                "LDAPClient",
+                "Mail",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Prometheus backend for swift-metrics, the /metrics exposition and the LDAP
+        // operation observer.
+        .target(
+            name: "TollgateMetrics",
+            dependencies: [
+                "LDAPClient",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         // HTTP(S) front: health now, APIs in later issues.
@@ -118,6 +147,7 @@ let package = Package(
                 "CertificateAuthority",
                 "Directory",
                 "EST",
+                "Reports",
                 "Subscription",
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -141,7 +171,9 @@ let package = Package(
                 "LDAPClient",
                 "Mail",
                 "ManagedSlapd",
+                "Reports",
                 "Subscription",
+                "TollgateMetrics",
                 "Web",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -257,12 +289,16 @@ let package = Package(
             dependencies: ["Mail", "TestSupport"]
         ),
         .testTarget(
+            name: "ReportsTests",
+            dependencies: ["Reports", "Directory"]
+        ),
+        .testTarget(
             name: "AgentTests",
             dependencies: ["Agent"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "CertificateAuthority", "ProcessSpawning", "TestSupport"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "CertificateAuthority", "ProcessSpawning", "Reports", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import Directory
 import Foundation
 import Logging
+import Metrics
 
 /// The converter-facing access decisions, independent of HTTP: authentication of a
 /// client certificate against the replica, decisions, freshness and history.
@@ -12,6 +13,9 @@ public struct AccessService: Sendable {
     /// stale bound shorten it.
     public let ttl: Int
     public let logger: Logger
+    /// `tollgate_access_decisions_total{allow="true"|"false"}`, made once (cheap on the hot path).
+    let allowedCounter: Counter
+    let refusedCounter: Counter
 
     public init(replica: PolicyReplica, resolver: HostResolver = HostResolver(), history: AccessHistory?, ttl: Int = 60,
                 logger: Logger = Logger(label: "tollgate.access")) {
@@ -20,6 +24,8 @@ public struct AccessService: Sendable {
         self.history = history
         self.ttl = max(0, ttl)
         self.logger = logger
+        allowedCounter = Counter(label: "tollgate_access_decisions_total", dimensions: [("allow", "true")])
+        refusedCounter = Counter(label: "tollgate_access_decisions_total", dimensions: [("allow", "false")])
     }
 
     /// One answer with the context it was given in.
@@ -98,6 +104,7 @@ public struct AccessService: Sendable {
         if let edge = decision.changesAt { seconds = min(seconds, max(0, Int(edge.timeIntervalSince(now).rounded(.up)))) }
         if case .stale(let age) = freshness { seconds = min(seconds, max(0, Int(replica.staleBound - age))) }
         history?.record(identity, destination: request.destination, query: request.query, decision: decision, now: now)
+        (decision.allow ? allowedCounter : refusedCounter).increment()
         return Answer(request: request, decision: decision, ttl: seconds, stale: freshness.isStale, policyVersion: policy.version)
     }
 }

@@ -49,9 +49,19 @@ public struct ESTController: Sendable {
                 await self.respond { () async throws(ESTError) -> Response in
                     let body = try await Self.body(request)
                     let credentials = request.headers[.authorization].flatMap(BasicCredentials.init(authorization:))
-                    switch try await self.service.enroll(credentials: credentials, csrBody: body) {
-                    case .issued(let issued): return Self.certsOnly([issued.certificate])
+                    let outcome: EnrollmentService.Outcome
+                    do throws(ESTError) {
+                        outcome = try await self.service.enroll(credentials: credentials, csrBody: body)
+                    } catch {
+                        EnrollmentMetrics.count(reenroll: false, EnrollmentMetrics.result(error))
+                        throw error
+                    }
+                    switch outcome {
+                    case .issued(let issued):
+                        EnrollmentMetrics.count(reenroll: false, "issued")
+                        return Self.certsOnly([issued.certificate])
                     case .pending(let retryAfter):
+                        EnrollmentMetrics.count(reenroll: false, "pending")
                         var headers = HTTPFields()
                         headers[.retryAfter] = String(retryAfter)
                         headers[.contentType] = "text/plain; charset=utf-8"
@@ -63,7 +73,14 @@ public struct ESTController: Sendable {
             router.post("\(prefix)/simplereenroll") { request, context in
                 await self.respond { () async throws(ESTError) -> Response in
                     let body = try await Self.body(request)
-                    let issued = try await self.service.reenroll(clientCertificate: await context.clientCertificate(), csrBody: body)
+                    let issued: IssuedCertificate
+                    do throws(ESTError) {
+                        issued = try await self.service.reenroll(clientCertificate: await context.clientCertificate(), csrBody: body)
+                    } catch {
+                        EnrollmentMetrics.count(reenroll: true, EnrollmentMetrics.result(error))
+                        throw error
+                    }
+                    EnrollmentMetrics.count(reenroll: true, "issued")
                     return Self.certsOnly([issued.certificate])
                 }
             }

@@ -97,7 +97,7 @@ public final class LDAPClient: Sendable {
     func withPooledConnection<T>(_ body: (LDAPConnection) async throws -> T) async throws -> T {
         let connection = try await acquire()
         defer { release(connection) }
-        return try await body(connection)
+        return try await LDAPOperationObserver.observe { try await body(connection) }
     }
 
     /// Runs `body` on a pooled connection's queue (off the cooperative pool). Several

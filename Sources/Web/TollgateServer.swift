@@ -8,6 +8,7 @@ import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 import NIOSSL
+import Reports
 import Subscription
 
 /// Builds Tollgate's HTTPS application: the routes of every service on one router.
@@ -39,6 +40,7 @@ public enum TollgateServer {
     public static func application(
         configuration: Configuration, store: DirectoryStore, authority: CertificateAuthority,
         enrollment: EnrollmentService, applications: ApplicationService? = nil, access: AccessService? = nil,
+        reports: ReportController? = nil,
         services: [any Service] = [], logger: Logger
     ) throws -> some ApplicationProtocol {
         let router = Router(context: TollgateRequestContext.self)
@@ -52,6 +54,7 @@ public enum TollgateServer {
                                       publicURL: configuration.publicURL).addRoutes(to: router)
         }
         access.map { AccessController(service: $0).addRoutes(to: router) }
+        reports?.addRoutes(to: router)
         let fastPathService = configuration.accessFastPath ? access : nil
         let http1: HTTPServerBuilder = .http1(configuration: .init(
             additionalChannelHandlers: fastPathService.map { [AccessFastPathHandler(service: $0)] } ?? []))

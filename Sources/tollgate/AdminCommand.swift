@@ -9,7 +9,8 @@ struct AdminCommand: AsyncParsableCommand {
         commandName: "admin",
         abstract: "Inspect and change the directory: subscribers, converters, destinations.",
         subcommands: [SubscriberCommand.self, ConverterCommand.self, DestinationCommand.self, CertificateCommand.self,
-                      HistoryCommand.self, LoadCommand.self, ApplicationCommand.self, AccessCommand.self]
+                      HistoryCommand.self, LoadCommand.self, ApplicationCommand.self, AccessCommand.self,
+                      ReportCommand.self]
     )
 }
 

@@ -9,8 +9,10 @@ import LDAPClient
 import Logging
 import Mail
 import ManagedSlapd
+import Reports
 import ServiceLifecycle
 import Subscription
+import TollgateMetrics
 import Web
 
 /// `tollgate serve`: run Tollgate with its directory.
@@ -58,10 +60,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Period of the access history: per-converter counts are written once per period.") var accessHistorySeconds = 60.0
     @Option(name: .long, help: "Refusals recorded one by one per converter and period (the rest are only counted).") var accessDenyEvents = 20
     @Flag(name: .customLong("no-access-fast-path"), help: "Answer POST /v1/access/check through the router like every other request instead of on the connection's event loop (for comparison and debugging).") var noAccessFastPath = false
+    @Option(name: .long, help: "Report periods mailed to every active subscriber after they end: any of day,week,month, or off.") var reportPeriods = "week,month"
+    @Option(name: .long, help: "Days a mailed report link stays valid.") var reportLinkDays = 30
+    @Option(name: .long, help: "Seconds between the report scheduler's checks for ended periods.") var reportCheckSeconds = 300.0
+    @Option(name: .long, help: "Seconds after a period's end before its report is made (late samples).") var reportSettleSeconds = 900.0
+    @Option(name: .long, help: "HOST:PORT of a plain-HTTP listener for Prometheus' GET /metrics (operators only, e.g. 127.0.0.1:9464), or off.") var metricsListen = "off"
 
     func run() async throws {
         var logger = Logger(label: "tollgate")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        // Before any component makes its counters: they bind to the backend of that moment.
+        TollgateMetrics.bootstrap()
         try await CLIError.reporting {
             var startedSlapd: ManagedSlapd?
             let directory: DirectoryOptions
@@ -176,7 +185,7 @@ struct ServeCommand: AsyncParsableCommand {
             retryPolicy: MailRetryPolicy(initial: .milliseconds(Int(mailRetryInitial * 1000)), multiplier: 2,
                                          maximum: .milliseconds(Int(mailRetryMax * 1000))),
             pollInterval: .milliseconds(Int(mailPollInterval * 1000)), logger: logger,
-            heldResolver: ApplicationMailer.heldResolver(applications: applications),
+            heldResolver: ReportMailer.heldResolver(store: store, fallback: ApplicationMailer.heldResolver(applications: applications)),
             onEvent: ApplicationMailer.historyHandler(HistoryRecorder(store: store, writer: batchedWriter, logger: logger)))
         let enrollment = EnrollmentService(authority: authority, store: store, profile: profile, retryAfter: retryAfter,
                                            writer: writeBatch > 1 ? writer : nil, credentialCache: CredentialCache(ttl: max(0, credentialCacheSeconds)),
@@ -201,11 +210,29 @@ struct ServeCommand: AsyncParsableCommand {
                                                                        layout: store.layout, logger: logger)))
         services.append(CRLRefreshService(publisher: CRLPublisher(authority: authority, store: store), logger: logger))
         services.append(delivery)
+        // Reports: signed links under DIR/secrets/report-link.key, mailed through the spool.
+        let periods = try ReportScheduler.parsePeriods(reportPeriods)
+        let reportKey = try ReportLink.loadOrCreateKey(dataDirectory: data)
+        let reportSource = ReportSource(store: store)
+        if !periods.isEmpty {
+            let runner = ReportRunner(source: reportSource, key: reportKey, publicURL: mail.mailer.publicURL ?? "\(scheme)://\(urlHost):\(port)",
+                                      linkDays: reportLinkDays,
+                                      mailer: ReportMailer(spool: mail.mailer.spool, from: mailFrom, forDelivery: mail.mailer.forDelivery),
+                                      logger: logger)
+            services.append(ReportScheduler(runner: runner, periods: periods, checkInterval: max(1, reportCheckSeconds),
+                                            settleSeconds: max(0, reportSettleSeconds), logger: logger))
+        }
+        if metricsListen != "off" {
+            guard let listen = MetricsEndpoint.parseListen(metricsListen) else {
+                throw ValidationError("--metrics-listen \(metricsListen): use HOST:PORT (e.g. 127.0.0.1:9464) or off")
+            }
+            services.append(MetricsEndpoint.application(host: listen.host, port: listen.port, logger: logger))
+        }
         let app = try TollgateServer.application(
             configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls, publicURL: publicUrl,
                                  accessFastPath: !noAccessFastPath),
             store: store, authority: authority, enrollment: enrollment, applications: applications,
-            access: access, services: services, logger: logger)
+            access: access, reports: ReportController(source: reportSource, key: reportKey), services: services, logger: logger)
         try await app.runService()
     }
 }
