@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import NIOTLS
 
 /// One request to an agent: written by ``AgentResponseHandler``, answered through `promise`.
 struct AgentRequest: Sendable {

@@ -35,6 +35,16 @@ public final class ProbeScheduler: Service, Sendable {
     private let tracked = Mutex<[String: Tracked]>([:])
     private let cycles = Mutex(0)
 
+    /// What one cycle did (logged at notice level, for operators and bench/monitor-run).
+    struct CycleCounts: Sendable {
+        var probes = 0
+        var failed = 0
+        var records = 0
+        var transactions = 0
+        var collectionErrors = 0
+    }
+    private let counts = Mutex(CycleCounts())
+
     public init(settings: MonitorSettings, layout: DirectoryLayout, client: LDAPClient, writer: BatchedWriter,
                 collector: TrafficCollector, mailer: HealthMailer, tls: NIOSSLContext, metrics: MonitorMetrics = MonitorMetrics(),
                 logger: Logger) {
@@ -89,16 +99,27 @@ public final class ProbeScheduler: Service, Sendable {
                 let due = start + .milliseconds(Int64(step * Double(index) * 1000))
                 if due > ContinuousClock.now { try? await Task.sleep(until: due, clock: .continuous) }
                 if running >= settings.probeConcurrency {
-                    await group.next()
+                    _ = await group.next()
                     running -= 1
                 }
                 running += 1
                 group.addTask { await self.check(converter, mail: mails[converter.orgNumber]) }
             }
         }
-        var counts: [ConverterHealth: Int] = [:]
-        tracked.withLock { for value in $0.values { counts[value.tracker.health, default: 0] += 1 } }
-        metrics.setCounts(counts)
+        var healths: [ConverterHealth: Int] = [:]
+        tracked.withLock { for value in $0.values { healths[value.tracker.health, default: 0] += 1 } }
+        metrics.setCounts(healths)
+        let done = counts.withLock { current -> CycleCounts in
+            let value = current
+            current = CycleCounts()
+            return value
+        }
+        let elapsed = ContinuousClock.now - start
+        logger.notice("probe cycle", metadata: [
+            "converters": "\(converters.count)", "seconds": "\(String(format: "%.2f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))",
+            "failed": "\(done.failed)", "records": "\(done.records)", "transactions": "\(done.transactions)",
+            "collectionErrors": "\(done.collectionErrors)",
+            "health": "\(ConverterHealth.allCases.map { "\($0.rawValue)=\(healths[$0] ?? 0)" }.joined(separator: ","))"])
     }
 
     func loadConverters() async throws -> [MonitoredConverter] {
@@ -166,6 +187,10 @@ public final class ProbeScheduler: Service, Sendable {
         case .answered(let health, _): metrics.probe(health)
         case .failed: metrics.probe(nil)
         }
+        counts.withLock {
+            $0.probes += 1
+            if case .failed = observation { $0.failed += 1 }
+        }
         if let transition = outcome.transition {
             record(converter, from: transition.from, to: transition.to, reason: transition.reason, lastSeen: lastSuccess, at: now)
         }
@@ -184,8 +209,13 @@ public final class ProbeScheduler: Service, Sendable {
         }
         guard case .answered = observation else { return }
         do {
-            _ = try await collector.collect(converter, over: connection)
+            let result = try await collector.collect(converter, over: connection)
+            counts.withLock {
+                $0.records += result.records
+                $0.transactions += result.transactions
+            }
         } catch {
+            counts.withLock { $0.collectionErrors += 1 }
             logger.warning("monitor: traffic collection failed; retried next cycle from the stored cursor",
                            metadata: ["converter": "\(converter.orgNumber)-\(converter.name)", "error": "\(error)"])
         }

@@ -17,7 +17,8 @@ struct MonitorFleetTests {
             let healths = try await rig.healths()
             return healths.count == 200 && healths.values.allSatisfy { $0 == "up" }
         }
-        #expect(allUp, "not all converters up: \(try await rig.healths().filter { $0.value != "up" }.prefix(5))\n\(rig.log().suffix(3000))")
+        let notUp = try await rig.healths().filter { $0.value != "up" }
+        #expect(allUp, "not all converters up: \(notUp.count) e.g. \(notUp.prefix(5))\n\(rig.log().suffix(3000))")
 
         // One converter stops: down after 3 missed probes, one mail to the tenant.
         let victim = "sim-00007"
@@ -34,7 +35,8 @@ struct MonitorFleetTests {
         #expect(mails.first?.text?.contains("3 probes missed") == true)
         #expect(mails.first?.html?.contains("<p>") == true)
         // Every other converter stayed up.
-        #expect(try await rig.healths().filter { $0.key != victim && $0.value != "up" }.isEmpty)
+        let others = try await rig.healths().filter { $0.key != victim && $0.value != "up" }
+        #expect(others.isEmpty, "\(others)")
 
         // It comes back: one recovery mail.
         try await rig.control("POST", "/start/\(victim)")
@@ -62,9 +64,11 @@ struct MonitorFleetTests {
         let flapper = "sim-00011"
         for _ in 0..<4 {
             try await rig.control("POST", "/stop/\(flapper)")
-            #expect(try await eventually(30) { try await rig.healths()[flapper] == "down" })
+            let wentDown = try await eventually(30) { try await rig.healths()[flapper] == "down" }
+            #expect(wentDown)
             try await rig.control("POST", "/start/\(flapper)")
-            #expect(try await eventually(30) { try await rig.healths()[flapper] == "up" })
+            let cameBack = try await eventually(30) { try await rig.healths()[flapper] == "up" }
+            #expect(cameBack)
         }
         try await Task.sleep(for: .seconds(3))
         let flapMails = try rig.mails(about: flapper)

@@ -43,7 +43,8 @@ final class MonitorRig: Sendable {
         self.serveArguments = serveArguments
         httpsPort = freePort()
         ldapPort = freePort()
-        try await Self.launchServe(data: data, httpsPort: httpsPort, ldapPort: ldapPort, arguments: serveArguments, into: server)
+        let first = try await Self.launchServe(data: data, httpsPort: httpsPort, ldapPort: ldapPort, arguments: serveArguments)
+        server.withLock { $0 = first }
         let ready = data + "/fleet-ready.json"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: fleetSimBinary)
@@ -73,7 +74,7 @@ final class MonitorRig: Sendable {
         names = list.compactMap { $0["name"] as? String }
     }
 
-    private static func launchServe(data: String, httpsPort: Int, ldapPort: Int, arguments: [String], into slot: Mutex<Process?>) async throws {
+    private static func launchServe(data: String, httpsPort: Int, ldapPort: Int, arguments: [String]) async throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tollgateBinary)
         process.arguments = ["serve", "--data", data, "--port", String(httpsPort), "--ldap-port", String(ldapPort)] + arguments
@@ -85,12 +86,11 @@ final class MonitorRig: Sendable {
         process.standardError = handle
         try process.run()
         ProcessCleanup.atExit(process.processIdentifier, signal: SIGTERM)
-        slot.withLock { $0 = process }
         if !startedPidFiles.contains(data + "/run/slapd.pid") { startedPidFiles.append(data + "/run/slapd.pid") }
         for _ in 0..<600 {
             let probe = try await run("/usr/bin/curl", ["-s", "-m", "2", "--cacert", data + "/pki/root-ca.pem",
                                                         "https://127.0.0.1:\(httpsPort)/healthz"])
-            if probe.output.contains("\"status\":\"ok\"") { return }
+            if probe.output.contains("\"status\":\"ok\"") { return process }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -108,7 +108,8 @@ final class MonitorRig: Sendable {
 
     /// Starts `tollgate serve` again on the same data directory and ports.
     func restartServe() async throws {
-        try await Self.launchServe(data: data, httpsPort: httpsPort, ldapPort: ldapPort, arguments: serveArguments, into: server)
+        let process = try await Self.launchServe(data: data, httpsPort: httpsPort, ldapPort: ldapPort, arguments: serveArguments)
+        server.withLock { $0 = process }
     }
 
     /// The simulator's control API (`GET /totals`, `POST /stop/NAME`, …).

@@ -4,7 +4,7 @@ import Monitoring
 import Testing
 
 @Suite struct RollupPlannerTests {
-    let hour = Date(timeIntervalSince1970: 1_800_000_000 - 1_800_000_000 % 3600)
+    let hour = Date(timeIntervalSince1970: TimeInterval(1_800_000_000 - 1_800_000_000 % 3600))
 
     func sample(_ offset: Int, bytes: Int64, converter: String = "conv-a") -> TrafficSample {
         TrafficSample(orgNumber: "1001", converter: converter, start: hour.addingTimeInterval(TimeInterval(offset)), interval: 300,

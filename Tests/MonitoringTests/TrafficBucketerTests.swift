@@ -38,7 +38,9 @@ import Testing
         #expect(bucketer.samples.count == 2)
         #expect(bucketer.dropped == 17)
         #expect(bucketer.counted == 6)
-        let first = try #require(bucketer.samples[try #require(AgentRecord.date("2026-12-04T10:00:00Z"))])
+        let firstStart = try #require(AgentRecord.date("2026-12-04T10:00:00Z"))
+        let secondStart = try #require(AgentRecord.date("2026-12-04T10:05:00Z"))
+        let first = try #require(bucketer.samples[firstStart])
         #expect(first.interval == 300)
         #expect(first.totals.bytesIn == 150 && first.totals.bytesOut == 15 && first.totals.packetsIn == 2)
         #expect(first.peakBytes == 165)
@@ -47,7 +49,7 @@ import Testing
         #expect(first.allowedAttempts == 1 && first.deniedAttempts == 2)
         #expect(first.breakdown.denied == ["10.20.3.4": 2])
         #expect(first.rdnValue == "conv-a.300.20261204100000Z")
-        let second = try #require(bucketer.samples[try #require(AgentRecord.date("2026-12-04T10:05:00Z"))])
+        let second = try #require(bucketer.samples[secondStart])
         #expect(second.totals.bytesIn == 7)
     }
 

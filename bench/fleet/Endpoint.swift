@@ -41,7 +41,7 @@ final class Endpoint: Sendable {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(SimpleHTTPHandler(requireMonitor: true) { method, uri, _ in
-                        Self.respond(converter, method: method, uri: uri)
+                        Endpoint.respond(converter, method: method, uri: uri)
                     })
                 }
             }

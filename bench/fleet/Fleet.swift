@@ -35,13 +35,13 @@ final class Fleet: Sendable {
                 totals.packetsOut += t.packetsOut
                 totals.allowed += t.allowed
                 totals.denied += t.denied
-                converters[endpoint.converter.name] = ["last": snapshot.last, "acked": snapshot.acked, "running": endpoint.running,
-                                                       "bytesIn": t.bytesIn, "bytesOut": t.bytesOut]
+                converters[endpoint.converter.name] = ["last": Int(snapshot.last), "acked": Int(snapshot.acked), "running": endpoint.running,
+                                                       "bytesIn": Int(t.bytesIn), "bytesOut": Int(t.bytesOut)] as [String: Any]
             }
-            let object: [String: Any] = ["records": totals.records, "trafficRecords": totals.trafficRecords,
-                                         "accessRecords": totals.accessRecords, "bytesIn": totals.bytesIn, "bytesOut": totals.bytesOut,
-                                         "packetsIn": totals.packetsIn, "packetsOut": totals.packetsOut,
-                                         "allowed": totals.allowed, "denied": totals.denied]
+            let object: [String: Int] = ["records": Int(totals.records), "trafficRecords": Int(totals.trafficRecords),
+                                         "accessRecords": Int(totals.accessRecords), "bytesIn": Int(totals.bytesIn), "bytesOut": Int(totals.bytesOut),
+                                         "packetsIn": Int(totals.packetsIn), "packetsOut": Int(totals.packetsOut),
+                                         "allowed": Int(totals.allowed), "denied": Int(totals.denied)]
             return (.ok, ["totals": object, "converters": converters])
         case (.POST, "freeze"):
             for endpoint in endpoints { endpoint.converter.setFrozen(true) }

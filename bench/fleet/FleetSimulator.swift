@@ -81,12 +81,12 @@ struct FleetSimulator: AsyncParsableCommand {
             .bind(host: "127.0.0.1", port: controlPort).get()
         let port = control.localAddress?.port ?? controlPort
         if let readyFile {
-            let info: [String: Any] = ["control": port, "converters": endpoints.map { ["name": $0.converter.name, "port": $0.port] }]
+            let list: [[String: Any]] = endpoints.map { ["name": $0.converter.name, "port": $0.port] }
+            let info: [String: Any] = ["control": port, "converters": list]
             try JSONSerialization.data(withJSONObject: info).write(to: URL(fileURLWithPath: readyFile + ".tmp"))
             try FileManager.default.moveItem(atPath: readyFile + ".tmp", toPath: readyFile)
         }
-        print("READY converters=\(count) control=\(port) setup=\(String(format: "%.1f", Date().timeIntervalSince(start)))s")
-        fflush(stdout)
+        FileHandle.standardOutput.write(Data("READY converters=\(count) control=\(port) setup=\(String(format: "%.1f", Date().timeIntervalSince(start)))s\n".utf8))
         try await control.closeFuture.get()
     }
 

@@ -60,16 +60,16 @@ final class SimulatedConverter: Sendable {
             let bytesIn = Int64(1000 + (index * 7 + Int(seq)) % 500)
             let bytesOut = Int64(200 + (index * 3 + Int(seq)) % 100)
             let packetsIn = bytesIn / 100, packetsOut = bytesOut / 100
-            state.buffer.append(["seq": seq, "kind": "traffic", "start": Self.rfc3339(start), "end": Self.rfc3339(end),
+            state.buffer.append(["seq": Int(seq), "kind": "traffic", "start": Self.rfc3339(start), "end": Self.rfc3339(end),
                                  "child": "dst-\(index % 4)", "destination": "10.20.\(index % 4).0/24",
-                                 "bytesIn": bytesIn, "bytesOut": bytesOut, "packetsIn": packetsIn, "packetsOut": packetsOut])
+                                 "bytesIn": Int(bytesIn), "bytesOut": Int(bytesOut), "packetsIn": Int(packetsIn), "packetsOut": Int(packetsOut)])
             state.totals.bytesIn += bytesIn
             state.totals.bytesOut += bytesOut
             state.totals.packetsIn += packetsIn
             state.totals.packetsOut += packetsOut
             state.totals.trafficRecords += 1
             let allow = seq % 3 != 0
-            state.buffer.append(["seq": seq + 1, "kind": "access", "time": Self.rfc3339(end), "destination": "10.20.\(index % 4).\(seq % 5)",
+            state.buffer.append(["seq": Int(seq + 1), "kind": "access", "time": Self.rfc3339(end), "destination": "10.20.\(index % 4).\(seq % 5)",
                                  "protocol": "tcp", "port": 443, "allow": allow, "reason": allow ? "rule web" : "no rule",
                                  "source": "10.10.1.7"])
             if allow { state.totals.allowed += 1 } else { state.totals.denied += 1 }
@@ -82,29 +82,31 @@ final class SimulatedConverter: Sendable {
 
     /// `GET /v1/traffic?after=&limit=`: acknowledges ≤ after, returns the next records.
     func traffic(after: Int64, limit: Int, now: Date = Date()) -> [String: Any] {
-        state.withLock { state in
+        let (records, last, more) = state.withLock { state -> ([[String: any Sendable]], Int, Bool) in
             generate(&state, now: now)
             if after > state.acked {
                 state.acked = min(after, state.nextSeq - 1)
-                state.buffer.removeAll { ($0["seq"] as? Int64 ?? 0) <= state.acked }
+                let acked = Int(state.acked)
+                state.buffer.removeAll { ($0["seq"] as? Int ?? 0) <= acked }
             }
-            let page = state.buffer.lazy.filter { ($0["seq"] as? Int64 ?? 0) > after }.prefix(limit)
-            let records = Array(page)
-            let last = (records.last?["seq"] as? Int64) ?? after
-            let more = (state.buffer.last?["seq"] as? Int64 ?? 0) > last
-            return ["records": records.map { $0 as [String: Any] }, "last": last, "more": more]
+            let records = Array(state.buffer.lazy.filter { ($0["seq"] as? Int ?? 0) > Int(after) }.prefix(limit))
+            let last = (records.last?["seq"] as? Int) ?? Int(after)
+            let more = (state.buffer.last?["seq"] as? Int ?? 0) > last
+            return (records, last, more)
         }
+        return ["records": records.map { record in record.mapValues { $0 as Any } }, "last": last, "more": more]
     }
 
     func status(now: Date = Date()) -> [String: Any] {
-        state.withLock { state in
+        let (degraded, buffered, uptime) = state.withLock { state -> (Bool, Int, Int) in
             generate(&state, now: now)
-            return ["converter": name, "org": org, "version": "fleet-sim", "uptimeSeconds": Int(now.timeIntervalSince(state.started)),
-                    "certificate": ["serial": serial, "notAfter": Self.rfc3339(notAfter)],
-                    "tunnels": ["configured": 1, "up": state.degraded ? 0 : 1],
-                    "resources": ["memoryBytes": 1_000_000, "loadAverage1m": 0.1, "bufferedRecords": state.buffer.count],
-                    "health": state.degraded ? "degraded" : "ok", "problems": state.degraded ? ["tunnel dst-0 down"] : []]
+            return (state.degraded, state.buffer.count, Int(now.timeIntervalSince(state.started)))
         }
+        return ["converter": name, "org": org, "version": "fleet-sim", "uptimeSeconds": uptime,
+                "certificate": ["serial": serial, "notAfter": Self.rfc3339(notAfter)],
+                "tunnels": ["configured": 1, "up": degraded ? 0 : 1],
+                "resources": ["memoryBytes": 1_000_000, "loadAverage1m": 0.1, "bufferedRecords": buffered] as [String: Any],
+                "health": degraded ? "degraded" : "ok", "problems": degraded ? ["tunnel dst-0 down"] : [String]()]
     }
 
     func setDegraded(_ value: Bool) { state.withLock { $0.degraded = value } }
