@@ -103,7 +103,7 @@ final class MonitorRig: Sendable {
         let process = server.withLock { $0 }
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        for _ in 0..<200 where process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
     /// Starts `tollgate serve` again on the same data directory and ports.
@@ -143,7 +143,7 @@ final class MonitorRig: Sendable {
     func stop() async {
         if let process = server.withLock({ $0 }), process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            for _ in 0..<500 where process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
         }
         if let process = simulator.withLock({ $0 }), process.isRunning { kill(process.processIdentifier, SIGKILL) }
         await smtp.stop()
