@@ -302,7 +302,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "TestSupport"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "Monitoring", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]
