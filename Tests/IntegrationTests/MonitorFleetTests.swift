@@ -60,6 +60,16 @@ struct MonitorFleetTests {
         #expect(object["from"] == "up" && object["to"] == "down")
         #expect(object["reason"]?.hasPrefix("3 probes missed: ") == true)
 
+        // An agent reporting problems is degraded (history, no mail), then up again.
+        let ailing = "sim-00003"
+        try await rig.control("POST", "/degrade/\(ailing)")
+        let degraded = try await eventually(30) { try await rig.healths()[ailing] == "degraded" }
+        #expect(degraded, "\(ailing) not marked degraded")
+        try await rig.control("POST", "/recover/\(ailing)")
+        let recovered = try await eventually(30) { try await rig.healths()[ailing] == "up" }
+        #expect(recovered)
+        #expect(try rig.mails(about: ailing).isEmpty, "degraded is not mailed")
+
         // Flapping: 4 outages = 8 changes; with --flap-limit 4 only the first 4 mail.
         let flapper = "sim-00011"
         for _ in 0..<4 {
