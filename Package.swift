@@ -161,10 +161,33 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Converter monitoring: probes of the agents' status API over mTLS, health states,
+        // mails, traffic collection into samples, roll-ups and retention.
+        .target(
+            name: "Monitoring",
+            dependencies: [
+                "CertificateAuthority",
+                "Directory",
+                "LDAPClient",
+                "Mail",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "tollgate",
             dependencies: [
                 "Access",
+                "Monitoring",
                 "CertificateAuthority",
                 "Directory",
                 "EST",
@@ -260,6 +283,30 @@ let package = Package(
             ],
             path: "bench/access"
         ),
+        // Simulated converter fleet for monitoring tests and bench/monitor-run: N agents'
+        // status APIs (/v1/status, /v1/traffic) over mTLS in one process.
+        .executableTarget(
+            name: "tollgate-fleet-sim",
+            dependencies: [
+                "CertificateAuthority",
+                "Directory",
+                "LDAPClient",
+                "ManagedSlapd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "bench/fleet"
+        ),
+        .testTarget(
+            name: "MonitoringTests",
+            dependencies: ["Monitoring", "Directory"]
+        ),
         .testTarget(
             name: "LDAPClientTests",
             dependencies: ["LDAPClient"]
@@ -298,7 +345,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "CertificateAuthority", "ProcessSpawning", "Reports", "TestSupport"]
+            dependencies: ["LDAPClient", "Directory", "ManagedSlapd", "Mail", "Subscription", "Access", "Agent", "CertificateAuthority", "Monitoring", "ProcessSpawning", "Reports", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

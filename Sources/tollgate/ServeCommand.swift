@@ -10,6 +10,7 @@ import Logging
 import Mail
 import ManagedSlapd
 import Reports
+import Monitoring
 import ServiceLifecycle
 import Subscription
 import TollgateMetrics
@@ -65,6 +66,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between the report scheduler's checks for ended periods.") var reportCheckSeconds = 300.0
     @Option(name: .long, help: "Seconds after a period's end before its report is made (late samples).") var reportSettleSeconds = 900.0
     @Option(name: .long, help: "HOST:PORT of a plain-HTTP listener for Prometheus' GET /metrics (operators only, e.g. 127.0.0.1:9464), or off.") var metricsListen = "off"
+    @Option(name: .long, help: "Converter monitoring (probes, health mails, traffic collection, roll-ups): on or off.") var monitor = "on"
+    @Option(name: .long, help: "Seconds between probe cycles over all certified converters.") var probeInterval = 60.0
+    @Option(name: .long, help: "Probes (with their traffic collection) in flight at once.") var probeConcurrency = 64
+    @Option(name: .long, help: "Seconds one request to a converter's agent may take.") var probeTimeout = 10.0
+    @Option(name: .long, help: "A converter whose certificate ends within this many days is 'expiring'.") var expiryWarningDays = 14.0
+    @Option(name: .long, help: "Consecutive failed probes after which a converter is 'down'.") var downAfter = 3
+    @Option(name: .long, help: "More health changes than this within --flap-window hold further mails (one digest follows).") var flapLimit = 4
+    @Option(name: .long, help: "Seconds of the flap window; also how long a flapping converter must be stable before the digest mail.") var flapWindow = 3600.0
+    @Option(name: .long, help: "Records asked for per traffic request (1…10000).") var trafficPageSize = 1000
+    @Option(name: .long, help: "Seconds between roll-up and retention passes over the traffic samples.") var rollupInterval = 3600.0
+    @Option(name: .customLong("retain-5m"), help: "Days 5-minute traffic samples are kept.") var retain5m = 2.0
+    @Option(name: .long, help: "Days hourly traffic samples are kept.") var retainHourly = 35.0
+    @Option(name: .long, help: "Days daily traffic samples are kept.") var retainDaily = 400.0
 
     func run() async throws {
         var logger = Logger(label: "tollgate")
@@ -106,8 +120,9 @@ struct ServeCommand: AsyncParsableCommand {
                                        maximumBatch: writeBatch) { message in
                 writeLogger.warning("directory write: \(message)")
             }
+            let monitorConfiguration = try directory.configuration(maximumConnections: 4)
             do {
-                try await serve(store: store, writer: writer, syncConfiguration: syncConfiguration,
+                try await serve(store: store, writer: writer, syncConfiguration: syncConfiguration, monitorConfiguration: monitorConfiguration,
                                 crlLDAP: Self.crlURL(crlLdapUrl ?? defaultCRLHost, store.layout),
                                 logger: logger)
             } catch {
@@ -167,7 +182,36 @@ struct ServeCommand: AsyncParsableCommand {
         return "\(base)/\(layout.certificateAuthority)?certificateRevocationList"
     }
 
-    private func serve(store: DirectoryStore, writer: BatchedWriter, syncConfiguration: LDAPConfiguration, crlLDAP: String,
+    /// The monitor's settings from the flags.
+    private func monitorSettings() throws -> MonitorSettings? {
+        switch monitor {
+        case "on": break
+        case "off": return nil
+        default: throw ValidationError("--monitor \(monitor): use on or off")
+        }
+        var settings = MonitorSettings()
+        settings.probeInterval = probeInterval
+        settings.probeConcurrency = probeConcurrency
+        settings.probeTimeout = probeTimeout
+        settings.expiryWarningDays = expiryWarningDays
+        settings.downAfter = downAfter
+        settings.flapLimit = flapLimit
+        settings.flapWindow = flapWindow
+        settings.trafficPageSize = trafficPageSize
+        settings.rollupInterval = rollupInterval
+        settings.retain5m = retain5m * 86_400
+        settings.retainHourly = retainHourly * 86_400
+        settings.retainDaily = retainDaily * 86_400
+        do {
+            try settings.validate()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        return settings
+    }
+
+    private func serve(store: DirectoryStore, writer: BatchedWriter, syncConfiguration: LDAPConfiguration,
+                       monitorConfiguration: LDAPConfiguration, crlLDAP: String,
                        logger: Logger) async throws {
         let pki = URL(fileURLWithPath: data).appendingPathComponent("pki")
         let authority = try CertificateAuthority(directory: pki)
@@ -227,6 +271,14 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--metrics-listen \(metricsListen): use HOST:PORT (e.g. 127.0.0.1:9464) or off")
             }
             services.append(MetricsEndpoint.application(host: listen.host, port: listen.port, logger: logger))
+        }
+        if let settings = try monitorSettings() {
+            let monitor = try MonitorServices.make(
+                settings: settings, authority: authority, layout: store.layout, client: LDAPClient(configuration: monitorConfiguration),
+                writer: writer, mailer: HealthMailer(spool: mail.mailer.spool, from: mailFrom, forDelivery: smtpHost != nil), logger: logger)
+            services.append(monitor.scheduler)
+            services.append(monitor.rollups)
+            logger.info("converter monitoring on", metadata: ["interval": "\(settings.probeInterval)", "concurrency": "\(settings.probeConcurrency)"])
         }
         let app = try TollgateServer.application(
             configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls, publicURL: publicUrl,
