@@ -75,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "More health changes than this within --flap-window hold further mails (one digest follows).") var flapLimit = 4
     @Option(name: .long, help: "Seconds of the flap window; also how long a flapping converter must be stable before the digest mail.") var flapWindow = 3600.0
     @Option(name: .long, help: "Records asked for per traffic request (1…10000).") var trafficPageSize = 1000
+    @Option(name: .long, help: "LDAP connections of the monitor (collection transactions run on them in parallel).") var monitorLdapConnections = 16
     @Option(name: .long, help: "Seconds between roll-up and retention passes over the traffic samples.") var rollupInterval = 3600.0
     @Option(name: .customLong("retain-5m"), help: "Days 5-minute traffic samples are kept.") var retain5m = 2.0
     @Option(name: .long, help: "Days hourly traffic samples are kept.") var retainHourly = 35.0
@@ -120,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
                                        maximumBatch: writeBatch) { message in
                 writeLogger.warning("directory write: \(message)")
             }
-            let monitorConfiguration = try directory.configuration(maximumConnections: 4)
+            let monitorConfiguration = try directory.configuration(maximumConnections: max(1, monitorLdapConnections))
             do {
                 try await serve(store: store, writer: writer, syncConfiguration: syncConfiguration, monitorConfiguration: monitorConfiguration,
                                 crlLDAP: Self.crlURL(crlLdapUrl ?? defaultCRLHost, store.layout),
