@@ -1,18 +1,32 @@
 import Foundation
 import Synchronization
 
-/// A free TCP port on 127.0.0.1 (bind to port 0, read it back, close).
+/// The next port `freePort()` tries: a random start in 20000..<32000 per test process.
+private let nextPort = Atomic<Int>(Int.random(in: 0..<12_000))
+
+/// A free TCP port on 127.0.0.1, taken from 20000–31999: below Linux's ephemeral range
+/// (32768–60999), so that no outgoing connection of the suite (agents, probes, the fleet
+/// simulator) can take it as its source port between this check and the server's bind.
+/// Ports are handed out in turn, so concurrent tests in one process never get the same one.
 public func freePort() -> Int {
+    for _ in 0..<12_000 {
+        let port = 20_000 + nextPort.add(1, ordering: .relaxed).newValue % 12_000
+        if canBind(port: port) { return port }
+    }
+    return 0
+}
+
+/// True when 127.0.0.1:`port` can be bound now.
+func canBind(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
+    address.sin_port = UInt16(port).bigEndian
+    let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
 }
 
 /// True when something accepts TCP connections on 127.0.0.1:`port`.
