@@ -33,15 +33,15 @@ public struct ReportMailer: Sendable {
             + "Availability: \(availability)\nRefused attempts: \(ReportPage.grouped(Int64(report.total.deniedAttempts)))\n"
         for a in flagged { text += "Unusual: \(a.subject): \(a.explanation)\n" }
         text += "\nThe full report with charts (valid until \(until)):\n\(link)\n"
-        var html = "<p>Your Tollgate \(ReportPage.escape(report.period.rawValue)) report for <b>\(ReportPage.escape(report.organisation))</b> "
-            + "(organisation \(ReportPage.escape(report.orgNumber))), \(ReportPage.iso(report.start)) to \(ReportPage.iso(report.end)) UTC, is ready.</p>\n<table>\n"
+        var html = "<p>Your Tollgate \(HTML.escape(report.period.rawValue)) report for <b>\(HTML.escape(report.organisation))</b> "
+            + "(organisation \(HTML.escape(report.orgNumber))), \(ReportPage.iso(report.start)) to \(ReportPage.iso(report.end)) UTC, is ready.</p>\n<table>\n"
         for (label, value) in [("Bytes in", ReportPage.grouped(report.total.bytesIn)), ("Bytes out", ReportPage.grouped(report.total.bytesOut)),
                                ("Availability", availability), ("Refused attempts", ReportPage.grouped(Int64(report.total.deniedAttempts)))] {
-            html += "<tr><th align=\"left\">\(label)</th><td align=\"right\">\(ReportPage.escape(value))</td></tr>\n"
+            html += "<tr><th align=\"left\">\(label)</th><td align=\"right\">\(HTML.escape(value))</td></tr>\n"
         }
         html += "</table>\n"
-        for a in flagged { html += "<p><b>Unusual:</b> \(ReportPage.escape(a.subject)): \(ReportPage.escape(a.explanation))</p>\n" }
-        html += "<p><a href=\"\(ReportPage.escape(link))\">Open the full report</a> (valid until \(until)):<br>\(ReportPage.escape(link))</p>\n"
+        for a in flagged { html += "<p><b>Unusual:</b> \(HTML.escape(a.subject)): \(HTML.escape(a.explanation))</p>\n" }
+        html += "<p><a href=\"\(HTML.escape(link))\">Open the full report</a> (valid until \(until)):<br>\(HTML.escape(link))</p>\n"
         return MailMessage(from: from, to: [to], subject: subject, text: text, html: html)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Mail
 
 /// The report as one HTML page: inline SVG charts (traffic over time per converter,
 /// availability bars, top destinations, refused attempts) and tables with the numbers.
@@ -16,7 +17,7 @@ public enum ReportPage {
         <head>
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(escape(title))</title>
+        <title>\(HTML.escape(title))</title>
         <style>
         body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 960px; color: #222; background: #fff; }
         h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
@@ -28,10 +29,10 @@ public enum ReportPage {
         </style>
         </head>
         <body>
-        <h1>\(escape(report.organisation))</h1>
-        <p id="summary">\(escape(report.period.rawValue.capitalized)) report for organisation <b id="org-number">\(escape(report.orgNumber))</b>, \
-        <span id="period-range">\(escape(iso(report.start))) to \(escape(iso(report.end)))</span> (UTC, end exclusive). \
-        \(report.sampleCount) samples. Generated \(escape(iso(generated))).</p>
+        <h1>\(HTML.escape(report.organisation))</h1>
+        <p id="summary">\(HTML.escape(report.period.rawValue.capitalized)) report for organisation <b id="org-number">\(HTML.escape(report.orgNumber))</b>, \
+        <span id="period-range">\(HTML.escape(iso(report.start))) to \(HTML.escape(iso(report.end)))</span> (UTC, end exclusive). \
+        \(report.sampleCount) samples. Generated \(HTML.escape(iso(generated))).</p>
 
         """
         page += totalsSection(report)
@@ -54,9 +55,9 @@ public enum ReportPage {
     public static func errorPage(status: Int, title: String, message: String) -> String {
         """
         <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><title>\(status) \(escape(title))</title>
+        <html lang="en"><head><meta charset="utf-8"><title>\(status) \(HTML.escape(title))</title>
         <style>body { font-family: system-ui, sans-serif; margin: 3em auto; max-width: 40em; }</style></head>
-        <body><h1 id="error-title">\(escape(title))</h1><p id="error-message">\(escape(message))</p></body></html>
+        <body><h1 id="error-title">\(HTML.escape(title))</h1><p id="error-message">\(HTML.escape(message))</p></body></html>
 
         """
     }
@@ -73,7 +74,7 @@ public enum ReportPage {
     }
 
     static func row(_ f: ReportAnalysis.Figures, id: String) -> String {
-        "<tr id=\"row-\(id)\" data-name=\"\(escape(f.name))\"><th>\(escape(f.name))</th>"
+        "<tr id=\"row-\(id)\" data-name=\"\(HTML.escape(f.name))\"><th>\(HTML.escape(f.name))</th>"
             + "<td class=\"n\" id=\"\(id)-bytes-in\" data-value=\"\(f.bytesIn)\">\(grouped(f.bytesIn))</td>"
             + "<td class=\"n\" id=\"\(id)-bytes-out\" data-value=\"\(f.bytesOut)\">\(grouped(f.bytesOut))</td>"
             + "<td class=\"n\" id=\"\(id)-packets\" data-value=\"\(f.packets)\">\(grouped(f.packets))</td>"
@@ -94,24 +95,24 @@ public enum ReportPage {
             let y = top + plotH * Double(k) / 4
             svg += "<line x1=\"\(left)\" y1=\"\(fmt(y))\" x2=\"\(left + plotW)\" y2=\"\(fmt(y))\" stroke=\"#ddd\"/>\n"
         }
-        svg += "<text x=\"\(left - 4)\" y=\"\(top + 10)\" text-anchor=\"end\" font-size=\"11\">\(escape(bytesText(Int64(maxValue))))</text>\n"
+        svg += "<text x=\"\(left - 4)\" y=\"\(top + 10)\" text-anchor=\"end\" font-size=\"11\">\(HTML.escape(bytesText(Int64(maxValue))))</text>\n"
         svg += "<text x=\"\(left - 4)\" y=\"\(top + plotH)\" text-anchor=\"end\" font-size=\"11\">0</text>\n"
-        svg += "<text x=\"\(left)\" y=\"\(height - 6)\" font-size=\"11\">\(escape(iso(r.start)))</text>\n"
-        svg += "<text x=\"\(left + plotW)\" y=\"\(height - 6)\" text-anchor=\"end\" font-size=\"11\">\(escape(iso(r.end)))</text>\n"
+        svg += "<text x=\"\(left)\" y=\"\(height - 6)\" font-size=\"11\">\(HTML.escape(iso(r.start)))</text>\n"
+        svg += "<text x=\"\(left + plotW)\" y=\"\(height - 6)\" text-anchor=\"end\" font-size=\"11\">\(HTML.escape(iso(r.end)))</text>\n"
         svg += "<text x=\"\(left + plotW / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\" font-size=\"11\">bytes per \(r.slotSeconds / 60) min</text>\n"
         for (i, f) in r.converters.enumerated() {
             let step = count > 1 ? plotW / Double(count - 1) : 0
             let points = f.series.enumerated().map { j, v in
                 "\(fmt(left + Double(j) * step)),\(fmt(top + plotH - plotH * v / maxValue))"
             }.joined(separator: " ")
-            svg += "<polyline fill=\"none\" stroke=\"\(palette[i % palette.count])\" stroke-width=\"2\" points=\"\(points)\"><title>\(escape(f.name))</title></polyline>\n"
+            svg += "<polyline fill=\"none\" stroke=\"\(palette[i % palette.count])\" stroke-width=\"2\" points=\"\(points)\"><title>\(HTML.escape(f.name))</title></polyline>\n"
         }
         return svg + "</svg>\n"
     }
 
     static func legend(_ r: ReportAnalysis) -> String {
         "<p class=\"legend\">" + r.converters.enumerated().map { i, f in
-            "<span><i class=\"swatch\" style=\"background:\(palette[i % palette.count])\"></i>\(escape(f.name))</span>"
+            "<span><i class=\"swatch\" style=\"background:\(palette[i % palette.count])\"></i>\(HTML.escape(f.name))</span>"
         }.joined() + "</p>\n"
     }
 
@@ -126,7 +127,7 @@ public enum ReportPage {
         }
         for (i, f) in r.converters.enumerated() {
             let y = Double(i) * (barH + gap) + 4
-            svg += "<text x=\"\(left - 6)\" y=\"\(fmt(y + barH * 0.7))\" text-anchor=\"end\" font-size=\"12\">\(escape(f.name))</text>\n"
+            svg += "<text x=\"\(left - 6)\" y=\"\(fmt(y + barH * 0.7))\" text-anchor=\"end\" font-size=\"12\">\(HTML.escape(f.name))</text>\n"
             svg += "<rect x=\"\(left)\" y=\"\(fmt(y))\" width=\"\(fmt(plotW))\" height=\"\(barH)\" fill=\"#2ca02c\"><title>up</title></rect>\n"
             for interval in f.downIntervals where interval.count == 2 {
                 let x = left + plotW * interval[0] / length, w = max(1, plotW * (interval[1] - interval[0]) / length)
@@ -134,15 +135,15 @@ public enum ReportPage {
             }
             svg += "<text x=\"\(fmt(left + plotW + 6))\" y=\"\(fmt(y + barH * 0.7))\" font-size=\"12\">\(f.availability.map(percent) ?? "–")</text>\n"
         }
-        svg += "<text x=\"\(left)\" y=\"\(fmt(height - 4))\" font-size=\"11\">\(escape(iso(r.start)))</text>\n"
-        svg += "<text x=\"\(fmt(left + plotW))\" y=\"\(fmt(height - 4))\" text-anchor=\"end\" font-size=\"11\">\(escape(iso(r.end)))</text>\n"
+        svg += "<text x=\"\(left)\" y=\"\(fmt(height - 4))\" font-size=\"11\">\(HTML.escape(iso(r.start)))</text>\n"
+        svg += "<text x=\"\(fmt(left + plotW))\" y=\"\(fmt(height - 4))\" text-anchor=\"end\" font-size=\"11\">\(HTML.escape(iso(r.end)))</text>\n"
         return svg + "</svg>\n"
     }
 
     static func availabilityTable(_ r: ReportAnalysis) -> String {
         var html = "<table id=\"availability\"><thead><tr><th>Converter</th><th>Availability</th><th>Down</th></tr></thead><tbody>\n"
         for f in r.converters {
-            html += "<tr><th>\(escape(f.name))</th><td class=\"n\">\(f.availability.map(percent) ?? "–")</td><td class=\"n\">\(duration(f.downSeconds))</td></tr>\n"
+            html += "<tr><th>\(HTML.escape(f.name))</th><td class=\"n\">\(f.availability.map(percent) ?? "–")</td><td class=\"n\">\(duration(f.downSeconds))</td></tr>\n"
         }
         return html + "</tbody></table>\n"
     }
@@ -153,15 +154,15 @@ public enum ReportPage {
         let height = max(1, Double(rows.count)) * (barH + gap) + 8
         var svg = "<svg id=\"\(id)\" class=\"chart\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">\n"
         if rows.isEmpty {
-            svg += "<text x=\"10\" y=\"18\" font-size=\"12\">\(escape(empty))</text>\n"
+            svg += "<text x=\"10\" y=\"18\" font-size=\"12\">\(HTML.escape(empty))</text>\n"
         }
         let maxValue = max(1, rows.map(\.1).max() ?? 1)
         for (i, row) in rows.enumerated() {
             let y = Double(i) * (barH + gap) + 4
             let w = max(1, plotW * row.1 / maxValue)
-            svg += "<text x=\"\(left - 6)\" y=\"\(fmt(y + barH * 0.75))\" text-anchor=\"end\" font-size=\"12\">\(escape(truncate(row.0, 36)))</text>\n"
-            svg += "<rect x=\"\(left)\" y=\"\(fmt(y))\" width=\"\(fmt(w))\" height=\"\(barH)\" fill=\"\(color)\"><title>\(escape(row.0))</title></rect>\n"
-            svg += "<text x=\"\(fmt(left + w + 6))\" y=\"\(fmt(y + barH * 0.75))\" font-size=\"12\">\(escape(row.2))</text>\n"
+            svg += "<text x=\"\(left - 6)\" y=\"\(fmt(y + barH * 0.75))\" text-anchor=\"end\" font-size=\"12\">\(HTML.escape(truncate(row.0, 36)))</text>\n"
+            svg += "<rect x=\"\(left)\" y=\"\(fmt(y))\" width=\"\(fmt(w))\" height=\"\(barH)\" fill=\"\(color)\"><title>\(HTML.escape(row.0))</title></rect>\n"
+            svg += "<text x=\"\(fmt(left + w + 6))\" y=\"\(fmt(y + barH * 0.75))\" font-size=\"12\">\(HTML.escape(row.2))</text>\n"
         }
         return svg + "</svg>\n"
     }
@@ -169,7 +170,7 @@ public enum ReportPage {
     static func destinationsTable(_ r: ReportAnalysis) -> String {
         var html = "<table id=\"destinations\"><thead><tr><th>Destination</th><th>Bytes in</th><th>Bytes out</th><th>Total</th></tr></thead><tbody>\n"
         for d in r.topDestinations {
-            html += "<tr><th>\(escape(d.destination))</th><td class=\"n\">\(grouped(d.bytesIn))</td><td class=\"n\">\(grouped(d.bytesOut))</td><td class=\"n\">\(grouped(d.bytes))</td></tr>\n"
+            html += "<tr><th>\(HTML.escape(d.destination))</th><td class=\"n\">\(grouped(d.bytesIn))</td><td class=\"n\">\(grouped(d.bytesOut))</td><td class=\"n\">\(grouped(d.bytes))</td></tr>\n"
         }
         return html + "</tbody></table>\n"
     }
@@ -177,7 +178,7 @@ public enum ReportPage {
     static func deniedTable(_ r: ReportAnalysis) -> String {
         var html = "<table id=\"denied\"><thead><tr><th>Destination</th><th>Refused attempts</th></tr></thead><tbody>\n"
         for d in r.topDenied {
-            html += "<tr><th>\(escape(d.destination))</th><td class=\"n\">\(grouped(Int64(d.denied)))</td></tr>\n"
+            html += "<tr><th>\(HTML.escape(d.destination))</th><td class=\"n\">\(grouped(Int64(d.denied)))</td></tr>\n"
         }
         return html + "</tbody></table>\n"
     }
@@ -185,29 +186,12 @@ public enum ReportPage {
     static func anomaliesSection(_ r: ReportAnalysis) -> String {
         var html = "<h2>Compared with earlier periods</h2>\n<ul id=\"anomalies\">\n"
         for a in r.anomalies {
-            html += "<li\(a.flagged ? " class=\"flag\"" : "")>\(escape(a.subject)): \(escape(a.explanation))</li>\n"
+            html += "<li\(a.flagged ? " class=\"flag\"" : "")>\(HTML.escape(a.subject)): \(HTML.escape(a.explanation))</li>\n"
         }
         return html + "</ul>\n"
     }
 
     // MARK: - Formatting
-
-    /// HTML-escapes `& < > " '`.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
 
     /// `1,234,567`.
     public static func grouped(_ value: Int64) -> String {

@@ -1,23 +1,5 @@
 import Foundation
-
-/// HTML escaping for text and attribute values.
-enum HTML {
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
-}
+import Mail
 
 /// The pages of `/apply`: the form (fresh, or again with inline errors and every typed
 /// value), the acknowledgement, and short error pages. No JavaScript; inline CSS only.
