@@ -30,8 +30,8 @@ final class ReplicaBuilder {
         case destination(org: String, rule: AccessRule)
         case converter(ConverterIdentity?)
         case revoked(serial: String)
-        /// A subscriber entry and its lifecycle state.
-        case subscriber(org: String, active: Bool)
+        /// A subscriber entry (its tgState goes into the update when it changes).
+        case subscriber(org: String)
         /// Mentioned by the server but of no interest (malformed, or outside the tenant layout).
         case ignored
     }
@@ -94,7 +94,7 @@ final class ReplicaBuilder {
             if let identity { identityChanges[identity.serial] = .some(identity) }
         case .revoked(let serial):
             revokedChanges[serial] = true
-        case .subscriber(let org, _):
+        case .subscriber(let org):
             tenantStateChanges[org] = .some(stateOf(entry))
         case .ignored:
             break
@@ -112,7 +112,7 @@ final class ReplicaBuilder {
             if let identity { identityChanges[identity.serial] = .some(nil) }
         case .revoked(let serial):
             revokedChanges[serial] = false
-        case .subscriber(let org, _):
+        case .subscriber(let org):
             tenantStateChanges[org] = .some(nil)
         case .ignored:
             break
@@ -165,7 +165,7 @@ final class ReplicaBuilder {
             return .revoked(serial: serial)
         }
         if entry.hasObjectClass("tgSubscriber"), case .subscriber(let org) = location {
-            return .subscriber(org: org, active: stateOf(entry) == "active")
+            return .subscriber(org: org)
         }
         return .ignored
     }
