@@ -39,14 +39,7 @@ public struct AccessController: Sendable {
                 let body = try await Self.jsonBody(request)
                 let checks = try CheckRequest.decodeBatch(body, limit: Self.maximumBatch)
                 let answers = await service.check(checks, for: identity, freshness: freshness)
-                var json = JSONWriter()
-                json.beginObject()
-                    json.key("results")
-                    json.beginArray()
-                    for answer in answers { json.raw(Self.encode(answer, identity)) }
-                    json.endArray()
-                json.endObject()
-                return Self.json(.ok, json.text)
+                return Self.json(.ok, Self.encode(answers, identity))
             }
         }
         router.get("/v1/policy") { request, context in
@@ -146,6 +139,24 @@ public struct AccessController: Sendable {
             json.endArray()
         json.endObject()
         return json.text
+    }
+
+    /// The batch answer: `{"results":[…]}` in the order of the checks.
+    static func encode(_ answers: [AccessService.Answer], _ identity: ConverterIdentity) -> String {
+        var json = JSONWriter()
+        json.beginObject()
+            json.key("results")
+            json.beginArray()
+            for answer in answers { json.raw(encode(answer, identity)) }
+            json.endArray()
+        json.endObject()
+        return json.text
+    }
+
+    /// The JSON of either form: one answer for `/check`, `{"results":[…]}` for `/batch`.
+    static func encode(_ answers: [AccessService.Answer], _ identity: ConverterIdentity, batch: Bool) -> String {
+        if !batch, let answer = answers.first { return encode(answer, identity) }
+        return encode(answers, identity)
     }
 
     static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {

@@ -4,14 +4,14 @@ import NIOCore
 import NIOHTTPTypes
 import NIOSSL
 
-/// Answers `POST /v1/access/check` on the connection's event loop, before the request
-/// reaches Hummingbird's router and its task per request: the busiest converter call
-/// costs one pass through this handler and one write.
+/// Answers `POST /v1/access/check` and `POST /v1/access/batch` on the connection's event
+/// loop, before the request reaches Hummingbird's router and its task per request: the
+/// busiest converter calls cost one pass through this handler and one write.
 ///
 /// It sits in each HTTP/1 connection's pipeline after the HTTP codec (Hummingbird's
 /// `additionalChannelHandlers`). A request is taken here only when nothing is in flight
 /// to the router on the same connection (so answers never overtake each other) and its
-/// target is exactly `/v1/access/check` with method POST; everything else passes through
+/// target is exactly one of those two paths with method POST; everything else passes through
 /// untouched. Questions naming a DNS destination are answered the same way, after the
 /// resolver, with further requests held back meanwhile. Answers, errors and history are
 /// those of ``AccessController``: same service, same JSON.
@@ -43,6 +43,9 @@ public final class AccessFastPathHandler: ChannelDuplexHandler, RemovableChannel
 
     public init(service: AccessService) { self.service = service }
 
+    static let checkPath = "/v1/access/check"
+    static let batchPath = "/v1/access/batch"
+
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         if case .resolving = state {
@@ -55,7 +58,7 @@ public final class AccessFastPathHandler: ChannelDuplexHandler, RemovableChannel
     private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.idle, .head(let head)):
-            if routerInFlight == 0, head.method == .post, head.path == "/v1/access/check" {
+            if routerInFlight == 0, head.method == .post, head.path == Self.checkPath || head.path == Self.batchPath {
                 var body = context.channel.allocator.buffer(capacity: 256)
                 body.clear()
                 state = .collecting(head, body, tooLarge: false)
@@ -100,9 +103,10 @@ public final class AccessFastPathHandler: ChannelDuplexHandler, RemovableChannel
             }
             let freshness = try service.requireUsableReplica()
             let identity = try service.authenticate(serial: peerSerial(context))
-            let check = try CheckRequest.decode(Array(body.readableBytesView))
-            if let answer = service.checkImmediately(check, for: identity, freshness: freshness) {
-                respond(.ok, AccessController.encode(answer, identity), close: close, context: context)
+            let batch = head.path == Self.batchPath
+            let checks = try Self.decode(Array(body.readableBytesView), batch: batch)
+            if let answers = service.checkImmediately(checks, for: identity, freshness: freshness) {
+                respond(.ok, AccessController.encode(answers, identity, batch: batch), close: close, context: context)
                 return
             }
             // A DNS name: resolve off the event loop, hold later requests back meanwhile.
@@ -112,8 +116,8 @@ public final class AccessFastPathHandler: ChannelDuplexHandler, RemovableChannel
             let handler = NIOLoopBound(self, eventLoop: loop)
             let service = self.service
             Task {
-                let answer = await service.check([check], for: identity, freshness: freshness)[0]
-                let text = AccessController.encode(answer, identity)
+                let answers = await service.check(checks, for: identity, freshness: freshness)
+                let text = AccessController.encode(answers, identity, batch: batch)
                 loop.execute {
                     handler.value.respond(.ok, text, close: close, context: boundContext.value)
                     handler.value.resume(context: boundContext.value)
@@ -125,6 +129,11 @@ public final class AccessFastPathHandler: ChannelDuplexHandler, RemovableChannel
             }
             respond(error.status, error.json, close: close, context: context)
         }
+    }
+
+    /// The checks of a body: one, or the batch's.
+    private static func decode(_ bytes: [UInt8], batch: Bool) throws(AccessAPIError) -> [CheckRequest] {
+        batch ? try CheckRequest.decodeBatch(bytes, limit: AccessController.maximumBatch) : [try CheckRequest.decode(bytes)]
     }
 
     /// Continues with the parts that arrived while resolving.

@@ -87,14 +87,19 @@ public struct AccessService: Sendable {
         return answers
     }
 
-    /// Decides one request whose destination is an address, without suspending (the
-    /// event-loop fast path); nil when it names a host and needs the resolver.
-    public func checkImmediately(_ request: CheckRequest, for identity: ConverterIdentity, freshness: ReplicaFreshness) -> Answer? {
-        guard let address = request.address else { return nil }
+    /// Decides requests whose destinations are all addresses without suspending (the
+    /// event-loop fast path), in order, like ``check(_:for:freshness:)``; nil (and nothing
+    /// recorded) when one names a host and needs the resolver.
+    public func checkImmediately(_ requests: [CheckRequest], for identity: ConverterIdentity, freshness: ReplicaFreshness) -> [Answer]? {
+        guard requests.allSatisfy({ $0.address != nil }) else { return nil }
         let policy = replica.policy(identity.org)
         let now = Date()
-        let decision = policy.decide(addresses: [address], query: request.query, now: now)
-        return answer(request, decision, identity: identity, policy: policy, freshness: freshness, now: now)
+        return requests.compactMap { request in
+            request.address.map { address in
+                answer(request, policy.decide(addresses: [address], query: request.query, now: now), identity: identity,
+                       policy: policy, freshness: freshness, now: now)
+            }
+        }
     }
 
     /// The answer's ttl (shortened by validity edges and the stale bound) and its history record.

@@ -7,6 +7,8 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import ServiceLifecycle
+import NIOCore
+import NIOPosix
 import NIOSSL
 import Reports
 import Subscription
@@ -25,15 +27,18 @@ public enum TollgateServer {
         /// Answer `POST /v1/access/check` on the event loop (``AccessFastPathHandler``)
         /// instead of through the router.
         public var accessFastPath: Bool
+        /// Event-loop threads of the HTTPS server; nil: NIO's shared group (one per CPU).
+        public var eventLoopThreads: Int?
 
         public init(host: String, port: Int, version: String, tls: TLSConfiguration?, publicURL: String? = nil,
-                    accessFastPath: Bool = true) {
+                    accessFastPath: Bool = true, eventLoopThreads: Int? = nil) {
             self.host = host
             self.port = port
             self.version = version
             self.tls = tls
             self.publicURL = publicURL
             self.accessFastPath = accessFastPath
+            self.eventLoopThreads = eventLoopThreads
         }
     }
 
@@ -65,6 +70,9 @@ public enum TollgateServer {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                  serverName: "tollgate/\(configuration.version)"),
             services: services,
+            // A group of its own lives as long as the process, like NIO's shared one.
+            eventLoopGroupProvider: configuration.eventLoopThreads
+                .map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0))) } ?? .singleton,
             logger: logger
         )
     }

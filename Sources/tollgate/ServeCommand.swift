@@ -60,7 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds a converter may cache an access answer (the ttl field).") var accessTtl = 60
     @Option(name: .long, help: "Period of the access history: per-converter counts are written once per period.") var accessHistorySeconds = 60.0
     @Option(name: .long, help: "Refusals recorded one by one per converter and period (the rest are only counted).") var accessDenyEvents = 20
-    @Flag(name: .customLong("no-access-fast-path"), help: "Answer POST /v1/access/check through the router like every other request instead of on the connection's event loop (for comparison and debugging).") var noAccessFastPath = false
+    @Flag(name: .customLong("no-access-fast-path"), help: "Answer POST /v1/access/check and /v1/access/batch through the router like every other request instead of on the connection's event loop (for comparison and debugging).") var noAccessFastPath = false
+    @Option(name: .long, help: "Event-loop threads of the HTTPS server (default: one per CPU). Fewer than CPUs leaves cores to slapd and other work and shortens tail latency when they compete.") var eventLoopThreads: Int?
     @Option(name: .long, help: "Report periods mailed to every active subscriber after they end: any of day,week,month, or off.") var reportPeriods = "week,month"
     @Option(name: .long, help: "Days a mailed report link stays valid.") var reportLinkDays = 30
     @Option(name: .long, help: "Seconds between the report scheduler's checks for ended periods.") var reportCheckSeconds = 300.0
@@ -283,7 +284,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let app = try TollgateServer.application(
             configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls, publicURL: publicUrl,
-                                 accessFastPath: !noAccessFastPath),
+                                 accessFastPath: !noAccessFastPath, eventLoopThreads: eventLoopThreads),
             store: store, authority: authority, enrollment: enrollment, applications: applications,
             access: access, reports: ReportController(source: reportSource, key: reportKey), services: services, logger: logger)
         try await app.runService()

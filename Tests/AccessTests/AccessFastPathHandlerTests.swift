@@ -49,6 +49,17 @@ struct AccessFastPathHandlerTests {
         #expect(try channel.readInbound(as: HTTPRequestPart.self) == nil, "nothing reached the router")
     }
 
+    @Test("a batch is answered by the handler too, in the router's error form")
+    func answersBatch() throws {
+        let channel = try channel()
+        try send(channel, request(.post, "/v1/access/batch"), body: #"{"checks":[{"destination":"10.20.3.4"},{"destination":"2001:db8::1"}]}"#)
+        let answer = try #require(try response(channel))
+        #expect(answer.status == 503 && answer.body.contains("directory-unavailable"), "\(answer)")
+        #expect(try channel.readInbound(as: HTTPRequestPart.self) == nil, "nothing reached the router")
+        try send(channel, request(.post, "/v1/access/batch", contentType: "text/plain"))
+        #expect(try response(channel)?.status == 415)
+    }
+
     @Test("content type and size are checked as the router does: 415, 413")
     func checksBody() throws {
         let channel = try channel()

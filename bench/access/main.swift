@@ -154,6 +154,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Checks per request: 0 for POST /v1/access/check, N for /v1/access/batch with N checks.") var batch = 0
     @Option(help: "Seconds of warm-up before measuring (not counted).") var warmup = 1.0
     @Option(help: "Event-loop threads of the client (the connections share them).") var clientThreads = 1
+    @Option(help: "Offered requests/s over all connections (open loop: each connection sends on a fixed schedule and latency counts from the scheduled time, so a late answer also delays the next request's latency); 0: closed loop, as fast as answers come.") var rate = 0.0
 
     func run() async throws {
         let lines = try String(contentsOfFile: clients, encoding: .utf8).split(separator: "\n")
@@ -175,6 +176,11 @@ struct Run: AsyncParsableCommand {
             guard let tenant = Int(fields[0]) else { throw ValidationError("bad line in \(clients): \(lines[index % lines.count])") }
             let requests = Self.requests(tenant: tenant, batch: batch)
             let (host, port) = (host, port)
+            // Paced: each connection offers rate/connections requests/s, the connections
+            // staggered evenly over one interval.
+            let interval: TimeAmount? = rate > 0 ? .nanoseconds(Int64(Double(connections) / rate * 1e9)) : nil
+            let firstDue = measureFrom - .milliseconds(Int64(warmup * 1000))
+                + .nanoseconds((interval?.nanoseconds ?? 0) * Int64(index) / Int64(connections))
             let channel = try await ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
@@ -183,6 +189,7 @@ struct Run: AsyncParsableCommand {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         let loop = ConnectionLoop(host: "\(host):\(port)", path: path, requests: requests,
                                                   measureFrom: measureFrom, deadline: deadline,
+                                                  pacing: interval.map { ($0, firstDue) },
                                                   done: channel.eventLoop.makePromise())
                         try channel.pipeline.syncOperations.addHandler(loop)
                     }
@@ -201,7 +208,7 @@ struct Run: AsyncParsableCommand {
         if let sample = results.first(where: { !$0.sample.isEmpty })?.sample {
             FileHandle.standardError.write(Data("tollgate-access-bench: \(sample)\n".utf8))
         }
-        print("ops=\(ops) decisions=\(decisions) seconds=\(format(seconds)) rate=\(format(Double(ops) / seconds, 1))"
+        print((rate > 0 ? "offered=\(format(rate, 1)) " : "") + "ops=\(ops) decisions=\(decisions) seconds=\(format(seconds)) rate=\(format(Double(ops) / seconds, 1))"
               + " decision_rate=\(format(Double(decisions) / seconds, 1)) p50_ms=\(format(percentile(latencies, 0.5)))"
               + " p99_ms=\(format(percentile(latencies, 0.99))) errors=\(errors)")
     }
@@ -221,7 +228,8 @@ struct Run: AsyncParsableCommand {
 /// One keep-alive connection's closed loop, driven by the event loop (no task per
 /// request, so the client costs little next to the server it measures): send a request,
 /// read the answer, check every `"allow"` in it against the expected decisions, record the
-/// latency, send the next, until the deadline.
+/// latency, send the next, until the deadline. Paced (`--rate`), the next request waits
+/// for its scheduled time and its latency counts from that time (no coordinated omission).
 final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
@@ -244,9 +252,13 @@ final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
     private var answer = ByteBuffer()
     private var result = Result()
     private var finished = false
+    private let interval: TimeAmount?
+    private var nextDue: NIODeadline
 
     init(host: String, path: String, requests: [(ByteBuffer, [Bool])], measureFrom: NIODeadline, deadline: NIODeadline,
-         done: EventLoopPromise<Result>) {
+         pacing: (TimeAmount, NIODeadline)?, done: EventLoopPromise<Result>) {
+        self.interval = pacing?.0
+        self.nextDue = pacing?.1 ?? .now()
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: host)
         headers.add(name: "Content-Type", value: "application/json")
@@ -261,14 +273,26 @@ final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        send(context)
+        sendWhenDue(context)
+    }
+
+    /// Sends now (closed loop, or paced and already due) or at the scheduled time.
+    private func sendWhenDue(_ context: ChannelHandlerContext) {
+        guard interval != nil, nextDue > .now() else { return send(context) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(deadline: nextDue) { [self] in self.send(bound.value) }
     }
 
     private func send(_ context: ChannelHandlerContext) {
         let (body, _) = requests[index % requests.count]
         var head = self.head
         head.headers.add(name: "Content-Length", value: String(body.readableBytes))
-        began = .now()
+        if let interval {
+            began = nextDue
+            nextDue = nextDue + interval
+        } else {
+            began = .now()
+        }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -299,7 +323,7 @@ final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
             if now < deadline {
-                send(context)
+                sendWhenDue(context)
             } else {
                 finish()
                 context.close(promise: nil)
