@@ -12,13 +12,13 @@ public enum VerdictMail {
         for credential in credentials { text += "\(credential.label): \(credential.value)\n" }
         text += "\nKeep these credentials secret.\n\nNext steps:\n"
         for (index, step) in nextSteps.enumerated() { text += "\(index + 1). \(step)\n" }
-        var html = "<p>Your Tollgate subscription for <b>\(escape(organisation))</b> is approved.</p>\n<table>\n"
-        html += "<tr><th align=\"left\">Subscriber ID</th><td><code>\(escape(subscriberID))</code></td></tr>\n"
+        var html = "<p>Your Tollgate subscription for <b>\(HTML.escape(organisation))</b> is approved.</p>\n<table>\n"
+        html += "<tr><th align=\"left\">Subscriber ID</th><td><code>\(HTML.escape(subscriberID))</code></td></tr>\n"
         for credential in credentials {
-            html += "<tr><th align=\"left\">\(escape(credential.label))</th><td><code>\(escape(credential.value))</code></td></tr>\n"
+            html += "<tr><th align=\"left\">\(HTML.escape(credential.label))</th><td><code>\(HTML.escape(credential.value))</code></td></tr>\n"
         }
         html += "</table>\n<p>Keep these credentials secret.</p>\n<p>Next steps:</p>\n<ol>\n"
-        for step in nextSteps { html += "<li>\(escape(step))</li>\n" }
+        for step in nextSteps { html += "<li>\(HTML.escape(step))</li>\n" }
         html += "</ol>\n"
         return MailMessage(from: from, to: to, subject: subject, text: text, html: html)
     }
@@ -28,13 +28,8 @@ public enum VerdictMail {
         let subject = "Tollgate subscription rejected: \(organisation)"
         let text = "Your Tollgate subscription request for \(organisation) was rejected.\n\nReason: \(reason)\n\n"
             + "You may correct the request and submit it again.\n"
-        let html = "<p>Your Tollgate subscription request for <b>\(escape(organisation))</b> was rejected.</p>\n"
-            + "<p>Reason: \(escape(reason))</p>\n<p>You may correct the request and submit it again.</p>\n"
+        let html = "<p>Your Tollgate subscription request for <b>\(HTML.escape(organisation))</b> was rejected.</p>\n"
+            + "<p>Reason: \(HTML.escape(reason))</p>\n<p>You may correct the request and submit it again.</p>\n"
         return MailMessage(from: from, to: to, subject: subject, text: text, html: html)
-    }
-
-    static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

@@ -37,7 +37,7 @@ public struct HealthMailer: Sendable {
                      "It has been stable since; its health is now \(health.rawValue) (\(when))."]
         }
         let text = lines.joined(separator: "\n\n") + "\n\n-- \nTollgate monitoring\n"
-        let html = "<html><body>" + lines.map { "<p>\(Self.escape($0))</p>" }.joined()
+        let html = "<html><body>" + lines.map { "<p>\(HTML.escape($0))</p>" }.joined()
             + "<p style=\"color:#666\">Tollgate monitoring</p></body></html>"
         return MailMessage(from: from, to: [recipient], subject: subject, text: text, html: html)
     }
@@ -54,10 +54,5 @@ public struct HealthMailer: Sendable {
         try await spool.enqueue(message(mail, to: recipient, orgNumber: orgNumber, converter: converter, at: time),
                                 forDelivery: forDelivery,
                                 metadata: ["kind": kind, "orgNumber": orgNumber, "converter": converter])
-    }
-
-    static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }
