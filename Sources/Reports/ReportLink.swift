@@ -1,4 +1,5 @@
 import Crypto
+import Directory
 import Foundation
 
 /// Signed, expiring report links:
@@ -37,7 +38,7 @@ public struct ReportLink: Sendable, Hashable {
                                        attributes: [.posixPermissions: 0o700])
                 var generator = SystemRandomNumberGenerator()
                 let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-                let text = bytes.map { String(format: "%02x", $0) }.joined() + "\n"
+                let text = Hex.encode(bytes) + "\n"
                 // Create exclusively with 0600; a concurrent creator wins and we read its key.
                 if fm.createFile(atPath: url.path + ".tmp-\(getpid())", contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) {
                     if link(url.path + ".tmp-\(getpid())", url.path) != 0 && errno != EEXIST {
@@ -59,7 +60,7 @@ public struct ReportLink: Sendable, Hashable {
         } catch {
             throw .key("cannot read \(url.path): \(error)")
         }
-        guard text.count >= 32, text.count % 2 == 0, let bytes = unhex(text) else {
+        guard text.count >= 32, text.count % 2 == 0, let bytes = Hex.decode(text) else {
             throw .key("\(url.path) must hold at least 16 bytes as hex (e.g. `openssl rand -hex 32`)")
         }
         return SymmetricKey(data: bytes)
@@ -89,8 +90,11 @@ public struct ReportLink: Sendable, Hashable {
     public static func verify(orgNumber: String, period: String, day: String, expires: String?, signature: String?,
                               key: SymmetricKey, now: Date = Date()) throws(ReportError) -> ReportLink {
         guard let expires, let signature, !expires.isEmpty, !signature.isEmpty else { throw .tampered }
-        let expected = sign(orgNumber: orgNumber, period: period, day: day, expires: expires, key: key)
-        guard constantTimeEqual(expected, signature.lowercased()) else { throw .tampered }
+        // HMAC's own check compares in constant time.
+        guard let given = Hex.decode(signature),
+              HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Data(message(orgNumber: orgNumber, period: period, day: day, expires: expires).utf8),
+                                                     using: key) else { throw .tampered }
+        let expected = Hex.encode(given)
         guard let exp = Int64(expires) else { throw .tampered }
         guard Int64(now.timeIntervalSince1970) <= exp else { throw .expired(Date(timeIntervalSince1970: TimeInterval(exp))) }
         let kind = try ReportPeriod.parse(period)
@@ -103,31 +107,18 @@ public struct ReportLink: Sendable, Hashable {
     }
 
     static func sign(orgNumber: String, period: String, day: String, expires: String, key: SymmetricKey) -> String {
-        let message = "tollgate-report-v1\n\(orgNumber)\n\(period)\n\(day)\n\(expires)"
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: key)
-        return mac.map { String(format: "%02x", $0) }.joined()
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(message(orgNumber: orgNumber, period: period, day: day, expires: expires).utf8),
+                                                  using: key)
+        return Hex.encode(mac)
+    }
+
+    /// What the signature covers.
+    static func message(orgNumber: String, period: String, day: String, expires: String) -> String {
+        "tollgate-report-v1\n\(orgNumber)\n\(period)\n\(day)\n\(expires)"
     }
 
     /// 1 to 12 digits, no leading zero (as the directory's organisation numbers).
     public static func isOrgNumber(_ value: String) -> Bool {
         !value.isEmpty && value.count <= 12 && value.allSatisfy { $0.isASCII && $0.isNumber } && value.first != "0"
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
-
-    static func unhex(_ text: String) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
     }
 }

@@ -1,4 +1,5 @@
 import Crypto
+import Directory
 import Foundation
 
 /// Random identifiers and secrets, and the salted hash of status tokens.
@@ -15,7 +16,7 @@ public enum Secrets {
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ bytes: some Sequence<UInt8>) -> String { Hex.encode(bytes) }
 
     /// An application ID: `app-` and 20 hex digits (80 bits).
     public static func applicationID() -> String { "app-" + hex(randomBytes(10)) }
@@ -45,23 +46,10 @@ public enum Secrets {
     /// the hash comparison.
     public static func verifyToken(_ token: String, against stored: String) -> Bool {
         let parts = stored.split(separator: "$")
-        guard parts.count == 3, parts[0] == "sha256", let salt = unhex(parts[1]) else { return false }
-        let expected = Array(hex(SHA256.hash(data: salt + Array(token.utf8))).utf8)
-        let given = Array(parts[2].utf8)
-        guard expected.count == given.count else { return false }
-        return zip(expected, given).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
-
-    private static func unhex(_ text: Substring) -> [UInt8]? {
-        guard text.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
+        guard parts.count == 3, parts[0] == "sha256", let salt = Hex.decode(parts[1]), let given = Hex.decode(parts[2]) else {
+            return false
         }
-        return bytes
+        // Digest == bytes compares in constant time (swift-crypto's safeCompare).
+        return SHA256.hash(data: salt + Array(token.utf8)) == given
     }
 }
