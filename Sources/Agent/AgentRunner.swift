@@ -50,6 +50,9 @@ public struct AgentState: Codable, Sendable, Equatable {
     public var renewAt: Date
     public var tunnels: TunnelStatus?
     public var skipped: [String]
+    /// Destinations whose tunnel carries less than `check` allows (deny carve-outs IKE
+    /// selectors cannot express exactly).
+    public var narrowed: [String]
     public var lastError: String?
     public var updated: Date
 }
@@ -328,7 +331,7 @@ public actor AgentRunner {
             mode: mode, policyVersion: cache?.policy.version, confirmedAt: cache?.confirmedAt,
             staleAfter: cache?.confirmedAt.addingTimeInterval(Double(settings.staleSeconds)),
             certificateSerial: identity.certificate.serial, certificateNotAfter: identity.certificate.notAfter,
-            renewAt: renewalTime(), tunnels: tunnelState, skipped: plan.skipped,
+            renewAt: renewalTime(), tunnels: tunnelState, skipped: plan.skipped, narrowed: plan.narrowed,
             lastError: driverError ?? pollError, updated: now)
         var comparable = state
         comparable.updated = lastState?.updated ?? now

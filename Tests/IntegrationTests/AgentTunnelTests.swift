@@ -7,16 +7,17 @@ import Testing
 /// directly becomes swanctl configuration and CHILD_SAs.
 @Suite("tollgate-agent strongSwan driver", .serialized)
 struct AgentTunnelTests {
-    func destination(_ name: String, _ network: String, _ proto: String = "any", ports: [String] = []) -> PolicyDestination {
+    func destination(_ name: String, _ network: String, _ proto: String = "any", ports: [String] = [],
+                     action: String = "allow") -> PolicyDestination {
         PolicyDestination(dn: "cn=\(name),ou=destinations,tgOrgNumber=1,ou=subscribers,dc=tollgate", name: name, network: network,
-                          protocol: proto, ports: ports)
+                          protocol: proto, ports: ports, action: action)
     }
 
     func plan(_ destinations: [PolicyDestination]) -> TunnelPlan {
         TunnelPlan(policy: AccessPolicy(org: "1", converter: "x", version: "t", destinations: destinations), at: Date())
     }
 
-    @Test("allowed destination → child with its port in the TS, traffic flows; changed → old child gone, refused by the peer; removed → no SA",
+    @Test("allowed destination → child with its port in the TS, traffic flows; changed → old child gone, refused by the peer; a denied carve-out leaves the tunnel; removed → no SA",
           .timeLimit(.minutes(3)))
     func driverAgainstCharon() async throws {
         try StrongSwanPaths.requirePrerequisites()
@@ -72,6 +73,26 @@ struct AgentTunnelTests {
             #expect(try await charonA.childSAs(named: child).isEmpty)
             let blocked = try await bed.udpEcho(from: bed.a, to: bed.b, payload: "after-move", timeout: 1)
             #expect(!blocked.succeeded)
+
+            // A deny carved out of an allowed network is enforced by the tunnel: B's /24 is
+            // allowed (traffic flows), then B's own address is denied inside it — the wider
+            // child is replaced by one whose selectors leave B out, which B cannot accept.
+            let parts = bed.b.innerAddress.split(separator: ".")
+            try #require(parts.count == 4, "an IPv4 inner address: \(bed.b.innerAddress)")
+            let network = parts.prefix(3).joined(separator: ".") + ".0/24"
+            let wide = plan([destination("to-b-net", network, "udp", ports: ["7777"])])
+            let wideUp = try await driverA.apply(wide, identity: identityA, comment: "test A wide")
+            #expect(wideUp.up.count == 1, "\(wideUp)\n\(bed.diagnostics())")
+            let through = try await bed.udpEcho(from: bed.a, to: bed.b, payload: "wide-\(UInt32.random(in: 0...UInt32.max))")
+            #expect(through.succeeded, "\(through.clientOutput) \(through.serverOutput)")
+            let carved = plan([destination("to-b-net", network, "udp", ports: ["7777"]),
+                               destination("not-b", bed.b.innerAddress + "/32", action: "deny")])
+            #expect(carved.children.first?.remoteTS.contains { $0.hasPrefix(bed.b.innerAddress + "/32") } == false)
+            let narrowed = try await driverA.apply(carved, identity: identityA, comment: "test A carved")
+            #expect(narrowed.terminated == wideUp.up, "\(narrowed)")
+            #expect(narrowed.up.isEmpty && narrowed.failed.count == 1, "\(narrowed)")
+            let denied = try await bed.udpEcho(from: bed.a, to: bed.b, payload: "carved-out", timeout: 1)
+            #expect(!denied.succeeded, "the denied address is not reachable through the tunnel")
 
             // Back again, then nothing allowed: no CHILD_SA, no IKE_SA, no connection.
             #expect(try await driverA.apply(allowed, identity: identityA, comment: "test A").up == [child])
