@@ -20,15 +20,18 @@ public struct TunnelStatus: Sendable, Equatable, Codable {
     }
 }
 
-/// Makes a local strongSwan match a `TunnelPlan` through `swanctl`: writes the agent's
-/// connection (one child per allowed destination), loads it, initiates planned children
-/// that are not up and terminates CHILD_SAs whose child is no longer planned.
+/// Makes a local strongSwan match a `TunnelPlan`: writes the agent's connection (one child
+/// per allowed destination) for operators to read, loads it and the agent's credentials
+/// over VICI (nothing else of charon's is touched), initiates planned children that are
+/// not up and terminates CHILD_SAs whose child is no longer planned (`swanctl`).
 public actor TunnelDriver {
     public let settings: StrongSwanSettings
     private let logger: Logger
     /// The config text and certificate serial charon has loaded (as far as we know).
     private var loadedConfig: String?
     private var installedSerial: String?
+    /// charon's id of the private key the agent loaded (to unload it after renewal).
+    private var loadedKeyID: String?
 
     public init(settings: StrongSwanSettings, logger: Logger = Logger(label: "tollgate-agent.strongswan")) {
         self.settings = settings
@@ -73,7 +76,7 @@ public actor TunnelDriver {
         if mustLoad {
             try AgentDirectory.writeAtomically(Data(config.utf8), to: settings.configFile, mode: 0o644)
             loadedConfig = nil
-            _ = try await swanctlChecked(["--load-all", "--noprompt", "--file", settings.mainConfigFile])
+            try await load(plan, identity: identity)
             loadedConfig = config
             installedSerial = identity.certificate.serial
             logger.info("loaded strongSwan configuration", metadata: ["children": "\(plan.children.map(\.name))"])
@@ -120,9 +123,42 @@ public actor TunnelDriver {
         return status
     }
 
+    /// Loads the agent's key, certificates and connection into charon over VICI — only
+    /// those: other connections and credentials charon has stay as they are (swanctl's
+    /// `--load-all` would unload every connection not in the agent's file). With no child
+    /// planned the connection is unloaded.
+    private func load(_ plan: TunnelPlan, identity: AgentIdentity) async throws(AgentError) {
+        let vici = VICIClient(socketPath: settings.viciSocket, timeout: settings.timeout)
+        // Always (charon may have restarted and lost them; it keeps one copy of equal credentials).
+        do {
+            let answer = try await vici.call("load-key", VICIMessage([VICIMessage.value("type", "any"),
+                                                                     VICIMessage.value("data", identity.key.pem)]))
+            if let old = loadedKeyID, let new = answer["id"], old != new {
+                // The key of the certificate before renewal.
+                _ = try? await vici.call("unload-key", VICIMessage([VICIMessage.value("id", old)]))
+            }
+            loadedKeyID = answer["id"] ?? loadedKeyID
+            for ca in [identity.ca.root] + identity.ca.issuing {
+                try await vici.call("load-cert", VICIMessage([VICIMessage.value("type", "X509"), VICIMessage.value("flag", "CA"),
+                                                              VICIMessage.value("data", try CABundle.pem(ca))]))
+            }
+        }
+        if let connection = SwanctlConfiguration.connection(plan, settings: settings, certificate: identity.certificate) {
+            try await vici.call("load-conn", VICIMessage([try SwanctlConfiguration.withCredentialData(connection, settings: settings)]))
+        } else {
+            do {
+                try await vici.call("unload-conn", VICIMessage([VICIMessage.value("name", settings.connectionName)]))
+            } catch {
+                // Not loaded (charon restarted, or never had children): nothing to unload.
+                logger.debug("unload-conn", metadata: ["answer": "\(error)"])
+            }
+        }
+    }
+
     /// Forgets what was loaded, so the next `apply` writes and loads again.
     public func invalidate() {
         loadedConfig = nil
         installedSerial = nil
+        loadedKeyID = nil
     }
 }

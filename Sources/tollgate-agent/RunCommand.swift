@@ -17,7 +17,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var dir: DirectoryOption
     @Option(help: "The swanctl binary.") var swanctl = "/usr/sbin/swanctl"
-    @Option(help: "charon's VICI socket (default: swanctl's own default).") var viciSocket: String?
+    @Option(help: "charon's VICI socket: the agent loads its connection and credentials there (default: /var/run/charon.vici).") var viciSocket: String?
     @Option(help: "Where the agent writes conf.d/tollgate.conf and its credentials (default DIR/swanctl).") var swanctlDir: String?
     @Option(help: "The IPsec peer gateway's address (default: peerAddress in agent.json).") var peerAddress: String?
     @Option(help: "The peer's IKE identity (default: peerId in agent.json, else the peer address).") var peerId: String?

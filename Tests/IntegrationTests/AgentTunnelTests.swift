@@ -17,7 +17,7 @@ struct AgentTunnelTests {
         TunnelPlan(policy: AccessPolicy(org: "1", converter: "x", version: "t", destinations: destinations), at: Date())
     }
 
-    @Test("allowed destination → child with its port in the TS, traffic flows; changed → old child gone, refused by the peer; a denied carve-out leaves the tunnel; removed → no SA",
+    @Test("allowed destination → child with its port in the TS, traffic flows; changed → old child gone, refused by the peer; a denied carve-out leaves the tunnel; removed → no SA; other connections stay loaded",
           .timeLimit(.minutes(3)))
     func driverAgainstCharon() async throws {
         try StrongSwanPaths.requirePrerequisites()
@@ -38,6 +38,20 @@ struct AgentTunnelTests {
             let driverB = TunnelDriver(settings: StrongSwanSettings(
                 swanctl: StrongSwanPaths.swanctl, viciSocket: charonB.runDirectory + "/charon.vici", swanctlDirectory: dirB + "/swanctl",
                 peerAddress: bed.a.outerAddress, localAddress: bed.b.outerAddress, localTS: [bed.b.innerAddress + "/32"], initiate: false))
+
+            // An operator's own connection in A's charon: the agent must never unload it.
+            let operatorFile = dirA + "/operator-swanctl.conf"
+            try """
+            connections {
+              operator-site {
+                remote_addrs = 192.0.2.1
+                local { auth = psk }
+                remote { auth = psk }
+                children { lan { remote_ts = 192.0.2.0/24 } }
+              }
+            }
+            """.write(toFile: operatorFile, atomically: true, encoding: .utf8)
+            try await charonA.swanctlChecked(["--load-conns", "--file", operatorFile])
 
             // B only responds: it allows A's inner address.
             let responder = try await driverB.apply(plan([destination("to-a", bed.a.innerAddress + "/32")]), identity: identityB, comment: "test B")
@@ -101,6 +115,7 @@ struct AgentTunnelTests {
             #expect(try await driverA.listSAs().isEmpty)
             let conns = try await charonA.swanctl(["--list-conns", "--raw"])
             #expect(!conns.output.contains("tollgate {"), "\(conns.output)")
+            #expect(conns.output.contains("operator-site"), "the operator's connection survived every reload: \(conns.output)")
             let after = try await bed.udpEcho(from: bed.a, to: bed.b, payload: "after-close", timeout: 1)
             #expect(!after.succeeded)
         }
