@@ -154,6 +154,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Checks per request: 0 for POST /v1/access/check, N for /v1/access/batch with N checks.") var batch = 0
     @Option(help: "Seconds of warm-up before measuring (not counted).") var warmup = 1.0
     @Option(help: "Event-loop threads of the client (the connections share them).") var clientThreads = 1
+    @Option(help: "Requests each connection keeps on the wire (HTTP/1.1 pipelining when > 1; answers come in order).") var pipeline = 1
     @Option(help: "Offered requests/s over all connections (open loop: each connection sends on a fixed schedule and latency counts from the scheduled time, so a late answer also delays the next request's latency); 0: closed loop, as fast as answers come.") var rate = 0.0
 
     func run() async throws {
@@ -189,7 +190,7 @@ struct Run: AsyncParsableCommand {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         let loop = ConnectionLoop(host: "\(host):\(port)", path: path, requests: requests,
                                                   measureFrom: measureFrom, deadline: deadline,
-                                                  pacing: interval.map { ($0, firstDue) },
+                                                  depth: pipeline, pacing: interval.map { ($0, firstDue) },
                                                   done: channel.eventLoop.makePromise())
                         try channel.pipeline.syncOperations.addHandler(loop)
                     }
@@ -230,6 +231,7 @@ struct Run: AsyncParsableCommand {
 /// read the answer, check every `"allow"` in it against the expected decisions, record the
 /// latency, send the next, until the deadline. Paced (`--rate`), the next request waits
 /// for its scheduled time and its latency counts from that time (no coordinated omission).
+/// With `--pipeline N` up to N requests are on the wire at once.
 final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
@@ -246,19 +248,24 @@ final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
     private let requests: [(ByteBuffer, [Bool])]
     private let measureFrom: NIODeadline
     private let deadline: NIODeadline
-    private var index: Int
-    private var began = NIODeadline.now()
+    /// Requests on the wire at most (HTTP/1.1 pipelining when > 1).
+    private let depth: Int
+    private var nextIndex: Int
+    /// Sent requests in order: when their clock started and which request it was.
+    private var inFlight = CircularBuffer<(began: NIODeadline, index: Int)>()
     private var status: HTTPResponseStatus = .internalServerError
     private var answer = ByteBuffer()
     private var result = Result()
     private var finished = false
+    private var timerArmed = false
     private let interval: TimeAmount?
     private var nextDue: NIODeadline
 
     init(host: String, path: String, requests: [(ByteBuffer, [Bool])], measureFrom: NIODeadline, deadline: NIODeadline,
-         pacing: (TimeAmount, NIODeadline)?, done: EventLoopPromise<Result>) {
+         depth: Int, pacing: (TimeAmount, NIODeadline)?, done: EventLoopPromise<Result>) {
         self.interval = pacing?.0
         self.nextDue = pacing?.1 ?? .now()
+        self.depth = max(1, depth)
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: host)
         headers.add(name: "Content-Type", value: "application/json")
@@ -268,34 +275,50 @@ final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
         self.measureFrom = measureFrom
         self.deadline = deadline
         self.done = done
-        self.index = Int.random(in: 0..<max(1, requests.count))
+        self.nextIndex = Int.random(in: 0..<max(1, requests.count))
         result.latencies.reserveCapacity(400_000)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        sendWhenDue(context)
+        fill(context)
     }
 
-    /// Sends now (closed loop, or paced and already due) or at the scheduled time.
-    private func sendWhenDue(_ context: ChannelHandlerContext) {
-        guard interval != nil, nextDue > .now() else { return send(context) }
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(deadline: nextDue) { [self] in self.send(bound.value) }
-    }
-
-    private func send(_ context: ChannelHandlerContext) {
-        let (body, _) = requests[index % requests.count]
-        var head = self.head
-        head.headers.add(name: "Content-Length", value: String(body.readableBytes))
-        if let interval {
-            began = nextDue
-            nextDue = nextDue + interval
-        } else {
-            began = .now()
+    /// Sends while the window has room: at once (closed loop) or when due (paced, a timer
+    /// for the next one); one flush for what was written together.
+    private func fill(_ context: ChannelHandlerContext) {
+        var wrote = false
+        while inFlight.count < depth {
+            let now = NIODeadline.now()
+            guard now < deadline else { break }
+            let began: NIODeadline
+            if let interval {
+                guard nextDue <= now else {
+                    if !timerArmed {
+                        timerArmed = true
+                        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                        context.eventLoop.scheduleTask(deadline: nextDue) { [self] in
+                            self.timerArmed = false
+                            self.fill(bound.value)
+                        }
+                    }
+                    break
+                }
+                began = nextDue
+                nextDue = nextDue + interval
+            } else {
+                began = now
+            }
+            let (body, _) = requests[nextIndex % requests.count]
+            var head = self.head
+            head.headers.add(name: "Content-Length", value: String(body.readableBytes))
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            context.write(wrapOutboundOut(.end(nil)), promise: nil)
+            inFlight.append((began, nextIndex))
+            nextIndex += 1
+            wrote = true
         }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if wrote { context.flush() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -307,10 +330,10 @@ final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
             answer.writeBuffer(&chunk)
         case .end:
             let now = NIODeadline.now()
-            let expected = requests[index % requests.count].1
-            index += 1
-            if began >= measureFrom {
-                result.latencies.append(Double((now - began).nanoseconds) / 1_000_000)
+            guard let sent = inFlight.popFirst() else { return }
+            let expected = requests[sent.index % requests.count].1
+            if sent.began >= measureFrom {
+                result.latencies.append(Double((now - sent.began).nanoseconds) / 1_000_000)
                 let allows = Self.allows(answer)
                 if status == .ok && allows == expected {
                     result.ops += 1
@@ -323,8 +346,8 @@ final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
             if now < deadline {
-                sendWhenDue(context)
-            } else {
+                fill(context)
+            } else if inFlight.isEmpty {
                 finish()
                 context.close(promise: nil)
             }
