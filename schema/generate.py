@@ -25,6 +25,7 @@ NUM = s(eq="numericStringMatch", sub="numericStringSubstringsMatch", order="nume
 INT = s(eq="integerMatch", sub=None, order="integerOrderingMatch", syntax=INTEGER)
 TIME = s(eq="generalizedTimeMatch", sub=None, order="generalizedTimeOrderingMatch", syntax=GTIME)
 DNS = s(eq="distinguishedNameMatch", sub=None, syntax=DN)
+PROFILE = s(eq="caseExactIA5Match", sub=None, syntax=IA5)
 
 # (number, name, description, matching, single-valued, comment)
 ATTRS = [
@@ -100,6 +101,14 @@ ATTRS = [
   "5-minute samples for hourly and daily ones. Peak throughput is tgPeakBytes / 300 s."),
  (49, "tgAllowedAttempts", "client access attempts a converter allowed within a sample", INT, True, None),
  (50, "tgDeniedAttempts", "client access attempts a converter refused within a sample", INT, True, None),
+ (51, "tgHourlyBytes", "bytes in plus out of each hour of a daily traffic sample", PROFILE, True,
+  "Hourly profile of a daily roll-up (tgSampleInterval 86400): 24 decimal integers\n"
+  "separated by commas, hour 00 first (UTC), an hour without traffic as 0, e.g.\n"
+  "'0,0,1200,...'. Written by the roll-up from the day's hourly samples, so month and\n"
+  "week reports can draw hourly charts after the hourly samples expired."),
+ (52, "tgHourlyPeakBytes", "largest 5-minute bytes of each hour of a daily traffic sample", PROFILE, True,
+  "Same encoding as tgHourlyBytes: per hour the largest bytes in plus out of one\n"
+  "5-minute sample (the hourly samples' tgPeakBytes), 0 for an hour without traffic."),
 ]
 
 # (number, name, description, kind, sup, must, may, comment)
@@ -131,7 +140,7 @@ CLASSES = [
  (6, "tgTrafficSample", "traffic counters of one converter for one interval", "STRUCTURAL", "top",
   ["cn", "tgOrgNumber", "tgSampleStart", "tgSampleInterval"],
   ["tgConverterId", "tgBytesIn", "tgBytesOut", "tgPacketsIn", "tgPacketsOut", "tgEventData",
-   "tgPeakBytes", "tgAllowedAttempts", "tgDeniedAttempts"],
+   "tgPeakBytes", "tgAllowedAttempts", "tgDeniedAttempts", "tgHourlyBytes", "tgHourlyPeakBytes"],
   "DN cn=<converter>.<interval>.<start as YYYYmmddHHMMSSZ> under the tenant's ou=traffic;\n"
   "intervals 300 (5 minutes), 3600 and 86400 (roll-ups). tgEventData holds the\n"
   "per-destination split as JSON, see docs/monitoring.md."),

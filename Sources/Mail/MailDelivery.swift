@@ -27,7 +27,8 @@ public enum HeldMailDecision: Sendable, Equatable {
 /// Sends spooled mail: ``submit(_:metadata:)`` writes a message to the spool (to `pending/`
 /// when an SMTP host is configured, to the final outbox otherwise); ``run()`` (a
 /// ServiceLifecycle service) delivers due messages every `pollInterval`, moves delivered
-/// ones to `sent/` and reschedules failed ones with ``MailRetryPolicy`` backoff. All state
+/// ones to `sent/` and reschedules failed ones with ``MailRetryPolicy`` backoff. Due
+/// messages go out up to ``batchSize`` per SMTP connection. All state
 /// is on disk, so a restart resumes where it stopped; an undelivered message is never
 /// deleted.
 ///
@@ -120,27 +121,56 @@ public struct MailDelivery: Service {
             }
             return pass
         }
-        for entry in try await spool.pending() where entry.nextAttempt <= now {
-            do {
-                let data = try await spool.pendingMessage(entry)
-                try await client.send(data, from: entry.from, to: entry.to)
-                try await spool.markSent(entry)
-                pass.delivered.append(entry.id)
-                logger.info("mail delivered", metadata: ["id": "\(entry.id)", "attempts": "\(entry.attempts + 1)"])
-                var sent = entry
-                sent.attempts += 1
-                sent.sentAt = Date()
-                await onEvent?(.sent(sent))
-            } catch {
-                let wait = retryPolicy.delay(afterFailures: entry.attempts + 1)
-                let updated = try await spool.reschedule(entry, error: "\(error)", nextAttempt: Date().addingTimeInterval(wait))
-                pass.failed.append(entry.id)
-                logger.warning("mail delivery failed; will retry", metadata: [
-                    "id": "\(entry.id)", "attempts": "\(updated.attempts)", "retryIn": "\(wait)s", "error": "\(error)",
-                ])
-            }
+        let due = try await spool.pending().filter { $0.nextAttempt <= now }
+        var index = 0
+        while index < due.count {
+            let batch = Array(due[index..<min(due.count, index + Self.batchSize)])
+            index += batch.count
+            try await deliver(batch, pass: &pass)
         }
         return pass
+    }
+
+    /// Messages sent over one SMTP connection at most.
+    public static let batchSize = 50
+
+    /// Sends `batch` over one SMTP connection; each message accepted by the server moves
+    /// to `sent/`, each other one is rescheduled (a message is marked sent only after the
+    /// server's 250 for its DATA, so a crash in between sends it again, never loses it).
+    private func deliver(_ batch: [SpoolEntry], pass: inout Pass) async throws {
+        var envelopes: [SMTPClient.Envelope] = []
+        var sendable: [SpoolEntry] = []
+        var failures: [(SpoolEntry, any Error)] = []
+        for entry in batch {
+            do {
+                envelopes.append(SMTPClient.Envelope(message: try await spool.pendingMessage(entry), from: entry.from, recipients: entry.to))
+                sendable.append(entry)
+            } catch {
+                failures.append((entry, error))
+            }
+        }
+        let results = envelopes.isEmpty ? [] : await client.send(batch: envelopes)
+        for (entry, error) in zip(sendable, results) {
+            if let error {
+                failures.append((entry, error))
+                continue
+            }
+            try await spool.markSent(entry)
+            pass.delivered.append(entry.id)
+            logger.info("mail delivered", metadata: ["id": "\(entry.id)", "attempts": "\(entry.attempts + 1)"])
+            var sent = entry
+            sent.attempts += 1
+            sent.sentAt = Date()
+            await onEvent?(.sent(sent))
+        }
+        for (entry, error) in failures {
+            let wait = retryPolicy.delay(afterFailures: entry.attempts + 1)
+            let updated = try await spool.reschedule(entry, error: "\(error)", nextAttempt: Date().addingTimeInterval(wait))
+            pass.failed.append(entry.id)
+            logger.warning("mail delivery failed; will retry", metadata: [
+                "id": "\(entry.id)", "attempts": "\(updated.attempts)", "retryIn": "\(wait)s", "error": "\(error)",
+            ])
+        }
     }
 
     /// Delivers due messages every `pollInterval` until cancelled or gracefully shut down.

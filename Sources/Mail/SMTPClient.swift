@@ -15,14 +15,52 @@ public struct SMTPClient: Sendable {
         self.group = group
     }
 
+    /// One message of a batch: RFC 5322 bytes, envelope sender and recipients.
+    public struct Envelope: Sendable {
+        public var message: Data
+        public var from: String
+        public var recipients: [String]
+
+        public init(message: Data, from: String, recipients: [String]) {
+            self.message = message
+            self.from = from
+            self.recipients = recipients
+        }
+    }
+
     /// Sends RFC 5322 `message` bytes from envelope sender `from` to `recipients`.
     /// Returns when the server accepted the message (250 after DATA).
     public func send(_ message: Data, from: String, to recipients: [String]) async throws {
-        guard let host = configuration.host else { throw MailError.connectionFailed(host: "(none)", port: configuration.port, reason: "no SMTP host configured") }
-        try MailAddress.validate(from)
-        guard !recipients.isEmpty else { throw MailError.noRecipients }
-        for recipient in recipients { try MailAddress.validate(recipient) }
+        if let error = await send(batch: [Envelope(message: message, from: from, recipients: recipients)]).first ?? nil {
+            throw error
+        }
+    }
 
+    /// Sends `envelopes` over one connection: greeting, EHLO, STARTTLS and AUTH once, then
+    /// MAIL FROM, RCPT TO and DATA per message (RSET after a message the server refused),
+    /// QUIT at the end. Returns one entry per envelope, in order: nil when the server
+    /// accepted that message (250 after its DATA), else the error. A message with an
+    /// invalid address is not sent; when the connection fails, the message in progress and
+    /// all after it get the error (none of them counts as accepted).
+    public func send(batch envelopes: [Envelope]) async -> [(any Error)?] {
+        var results = [(any Error)?](repeating: nil, count: envelopes.count)
+        var valid: [Int] = []
+        for (index, envelope) in envelopes.enumerated() {
+            do {
+                try MailAddress.validate(envelope.from)
+                guard !envelope.recipients.isEmpty else { throw MailError.noRecipients }
+                for recipient in envelope.recipients { try MailAddress.validate(recipient) }
+                valid.append(index)
+            } catch {
+                results[index] = error
+            }
+        }
+        guard !valid.isEmpty else { return results }
+        guard let host = configuration.host else {
+            let error = MailError.connectionFailed(host: "(none)", port: configuration.port, reason: "no SMTP host configured")
+            for index in valid { results[index] = error }
+            return results
+        }
         let (replies, continuation) = AsyncThrowingStream.makeStream(of: SMTPReply.self)
         let channel: any Channel
         do {
@@ -37,20 +75,38 @@ public struct SMTPClient: Sendable {
                 .connect(host: host, port: configuration.port).get()
         } catch {
             continuation.finish()
-            throw MailError.connectionFailed(host: host, port: configuration.port, reason: "\(error)")
+            let failure = MailError.connectionFailed(host: host, port: configuration.port, reason: "\(error)")
+            for index in valid { results[index] = failure }
+            return results
         }
         var session = SMTPSession(channel: channel, replies: replies.makeAsyncIterator(), continuation: continuation,
                                   timeout: configuration.stepTimeout)
+        var next = 0
         do {
-            try await converse(&session, host: host, message: message, from: from, recipients: recipients)
-            try? await channel.close()
+            try await open(&session, host: host)
+            while next < valid.count {
+                let index = valid[next]
+                do {
+                    try await transfer(&session, envelopes[index])
+                    next += 1
+                } catch let error as MailError {
+                    // A refused message: the connection is still usable after RSET.
+                    guard case .unexpectedReply = error else { throw error }
+                    results[index] = error
+                    next += 1
+                    if next < valid.count { _ = try await session.command("RSET", step: "RSET", codes: [250]) }
+                }
+            }
+            _ = try? await session.command("QUIT", step: "QUIT", codes: [221])
         } catch {
-            try? await channel.close()
-            throw error
+            for index in valid[next...] { results[index] = error }
         }
+        try? await channel.close()
+        return results
     }
 
-    private func converse(_ session: inout SMTPSession, host: String, message: Data, from: String, recipients: [String]) async throws {
+    /// Greeting, EHLO, STARTTLS when offered (or required), AUTH when configured.
+    private func open(_ session: inout SMTPSession, host: String) async throws {
         _ = try await session.expect(step: "greeting", codes: [220])
         var capabilities = try await session.command("EHLO \(configuration.heloName)", step: "EHLO", codes: [250]).lines
         let offersTLS = capabilities.contains { $0.uppercased() == "STARTTLS" }
@@ -63,14 +119,17 @@ public struct SMTPClient: Sendable {
         if let username = configuration.username {
             try await authenticate(&session, capabilities: capabilities, username: username, password: configuration.password ?? "")
         }
-        _ = try await session.command("MAIL FROM:<\(from)>", step: "MAIL FROM", codes: [250])
-        for recipient in recipients {
+    }
+
+    /// One mail transaction: MAIL FROM, RCPT TO per recipient, DATA, the message, 250.
+    private func transfer(_ session: inout SMTPSession, _ envelope: Envelope) async throws {
+        _ = try await session.command("MAIL FROM:<\(envelope.from)>", step: "MAIL FROM", codes: [250])
+        for recipient in envelope.recipients {
             _ = try await session.command("RCPT TO:<\(recipient)>", step: "RCPT TO <\(recipient)>", codes: [250, 251])
         }
         _ = try await session.command("DATA", step: "DATA", codes: [354])
-        try await session.write(Self.dotStuffed(message))
+        try await session.write(Self.dotStuffed(envelope.message))
         _ = try await session.expect(step: "end of DATA", codes: [250])
-        _ = try? await session.command("QUIT", step: "QUIT", codes: [221])
     }
 
     private func authenticate(_ session: inout SMTPSession, capabilities: [String], username: String, password: String) async throws {

@@ -5,13 +5,16 @@ import Foundation
 /// total, computed from traffic samples and `converter.*` health events (docs/reports.md
 /// says how each number is computed).
 ///
-/// - Traffic: for every hour of the period the hourly sample is used when it exists, else
-///   the 5-minute samples of that hour (a day report prefers the 5-minute samples and falls
-///   back to the hourly one). Daily roll-ups are not used. So a roll-up and its 5-minute
-///   samples are never counted twice.
+/// - Traffic: week and month reports (and every baseline) use, for each day, its daily
+///   roll-up when there is one (its 24-hour profile fills the hourly slots), else for
+///   every hour of that day the hourly sample, else that hour's 5-minute samples. A day
+///   report prefers the 5-minute samples, falls back to the hourly one and does not use
+///   daily roll-ups. So a roll-up and the samples it was made of are never counted twice,
+///   and the figures are the same whichever of them a day is read from.
 /// - Throughput series: slots of ``ReportPeriod/slotSeconds`` (5 minutes for a day, an hour
 ///   otherwise); slots without a sample count as 0. An hourly sample in a day report fills
-///   its twelve 5-minute slots with its mean rate.
+///   its twelve 5-minute slots with its mean rate. A daily roll-up without a profile
+///   (written before profiles existed) fills its 24 hourly slots with its mean rate.
 /// - Peak: the largest `tgPeakBytes` (bytes of the busiest 5 minutes) / 300 s. The total's
 ///   peak adds the converters' peaks slot by slot (exact with 5-minute samples, an upper
 ///   bound with hourly ones).
@@ -127,15 +130,16 @@ public struct ReportAnalysis: Sendable, Codable, Equatable {
                 f.peakBytesPerSecond = max(f.peakBytesPerSecond, Double(sample.peakBytes) / 300)
                 destinations.merge(sample.breakdown.destinations, uniquingKeysWith: +)
                 denied.merge(sample.breakdown.denied, uniquingKeysWith: +)
-                // Spread the sample over the slots it covers.
+                // Spread the sample over the slots it covers (a daily one hour by hour from its profile).
                 let offset = Int(sample.start.timeIntervalSince(start))
-                let covered = max(1, sample.interval / slot)
-                let bytes = Double(sample.totals.bytesIn + sample.totals.bytesOut)
-                for k in 0..<covered {
-                    let index = (offset + k * slot) / slot
-                    guard index >= 0, index < slotCount else { continue }
-                    series[index] += bytes / Double(covered)
-                    peaks[index] = max(peaks[index], Double(sample.peakBytes))
+                if sample.hasProfile, let hourly = sample.hourlyBytes, let hourlyPeaks = sample.hourlyPeakBytes {
+                    for hour in 0..<TrafficSample.profileHours {
+                        spread(bytes: Double(hourly[hour]), peak: Double(hourlyPeaks[hour]), offset: offset + hour * 3600,
+                               length: 3600, slot: slot, into: &series, peaks: &peaks)
+                    }
+                } else {
+                    spread(bytes: Double(sample.totals.bytesIn + sample.totals.bytesOut), peak: Double(sample.peakBytes),
+                           offset: offset, length: sample.interval, slot: slot, into: &series, peaks: &peaks)
                 }
             }
             f.series = series
@@ -197,19 +201,42 @@ public struct ReportAnalysis: Sendable, Codable, Equatable {
                               anomalies: anomalies, sampleCount: used)
     }
 
-    /// The samples of one converter that cover `[from, to)` without overlap: per hour the
-    /// hourly sample, else that hour's 5-minute samples (`preferFine`: the other way round).
+    /// Adds `bytes` covering `length` seconds from `offset` (seconds from the period start)
+    /// to the slots it covers, evenly, and `peak` to each of those slots' peaks.
+    static func spread(bytes: Double, peak: Double, offset: Int, length: Int, slot: Int,
+                       into series: inout [Double], peaks: inout [Double]) {
+        let covered = max(1, length / slot)
+        for k in 0..<covered {
+            let position = offset + k * slot
+            guard position >= 0 else { continue }
+            let index = position / slot
+            guard index < series.count else { continue }
+            series[index] += bytes / Double(covered)
+            peaks[index] = max(peaks[index], peak)
+        }
+    }
+
+    /// The samples of one converter that cover `[from, to)` without overlap: per day its
+    /// daily roll-up (not with `preferFine`), else per hour the hourly sample, else that
+    /// hour's 5-minute samples (`preferFine`: 5-minute before hourly).
     static func select(_ samples: [TrafficSample], from: Date, to: Date, preferFine: Bool) -> [TrafficSample] {
         var fine: [Date: [TrafficSample]] = [:]
         var hourly: [Date: TrafficSample] = [:]
-        for sample in samples where sample.start >= from && sample.start < to {
-            switch sample.interval {
-            case 300: fine[TrafficSample.align(sample.start, interval: 3600), default: []].append(sample)
-            case 3600: hourly[sample.start] = sample
-            default: continue
+        var daily: [Date: TrafficSample] = [:]
+        if !preferFine {
+            for sample in samples where sample.interval == 86_400 && sample.start >= from && sample.start < to {
+                daily[sample.start] = sample
             }
         }
-        var chosen: [TrafficSample] = []
+        for sample in samples where sample.start >= from && sample.start < to {
+            guard sample.interval == 300 || sample.interval == 3600,
+                  daily[TrafficSample.align(sample.start, interval: 86_400)] == nil else { continue }
+            switch sample.interval {
+            case 300: fine[TrafficSample.align(sample.start, interval: 3600), default: []].append(sample)
+            default: hourly[sample.start] = sample
+            }
+        }
+        var chosen: [TrafficSample] = daily.keys.sorted().compactMap { daily[$0] }
         for hour in Set(fine.keys).union(hourly.keys).sorted() {
             if preferFine, let f = fine[hour] {
                 chosen += f

@@ -25,7 +25,9 @@ enum SampleDecoder {
         let converter = id.hasPrefix(prefix) ? String(id.dropFirst(prefix.count)) : id
         return TrafficSample(orgNumber: org, converter: converter, start: start, interval: interval, totals: totals,
                              peakBytes: entry["tgPeakBytes"].flatMap { Int64($0) }, allowedAttempts: Int(int("tgAllowedAttempts")),
-                             deniedAttempts: Int(int("tgDeniedAttempts")), breakdown: breakdown)
+                             deniedAttempts: Int(int("tgDeniedAttempts")), breakdown: breakdown,
+                             hourlyBytes: entry["tgHourlyBytes"].flatMap(TrafficSample.profile),
+                             hourlyPeakBytes: entry["tgHourlyPeakBytes"].flatMap(TrafficSample.profile))
     }
 
     /// `YYYYMMDDHHMMSSZ` (no fraction) as a UTC date; nil otherwise.

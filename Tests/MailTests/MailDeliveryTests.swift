@@ -51,6 +51,32 @@ struct MailDeliveryTests {
         #expect(FileManager.default.fileExists(atPath: spool.sentDirectory.appendingPathComponent("\(sent[0].id).eml").path))
     }
 
+    @Test("many due messages go out in batches over shared connections; a refused one stays pending, the others are sent")
+    func batchWithRefusedMessage() async throws {
+        let directory = temporaryDirectory("batch")
+        let server = try await SMTPTestServer(port: freePort(), directory: directory)
+        defer { server.terminate() }
+        let spool = try MailSpool(directory: directory)
+        let delivery = MailDelivery(configuration: configuration(port: server.port), spool: spool, retryPolicy: Self.fast)
+        let count = MailDelivery.batchSize + 7
+        for i in 0..<count {
+            let to = i == 3 ? "refused@client.example" : "noc-\(i)@client.example"
+            try await delivery.submit(MailMessage(from: "tollgate@example.net", to: [to], subject: "Report \(i)", text: "Body \(i)\n"))
+        }
+        let pass = try await delivery.deliverDue()
+        #expect(pass.delivered.count == count - 1)
+        #expect(pass.failed.count == 1)
+        let received = try server.received()
+        #expect(received.count == count - 1)
+        #expect(Set(received.compactMap { $0.rcpt_tos?.first }).count == count - 1)
+        #expect(!received.contains { $0.rcpt_tos == ["refused@client.example"] })
+        let pending = try await spool.pending()
+        try #require(pending.count == 1)
+        #expect(pending[0].to == ["refused@client.example"] && pending[0].attempts == 1)
+        #expect(pending[0].lastError?.contains("550") == true)
+        #expect(try await spool.sent().count == count - 1)
+    }
+
     @Test("non-ASCII subject and body round-trip; dot-stuffing keeps leading dots")
     func nonASCIIRoundTrip() async throws {
         let directory = temporaryDirectory("utf8")

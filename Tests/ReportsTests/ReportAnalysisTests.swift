@@ -68,6 +68,86 @@ struct ReportAnalysisTests {
         #expect(r.total.peakBytesPerSecond == 500_000.0 / 300)
     }
 
+    @Test("month: daily roll-ups with their hourly profile give the same figures as the hourly samples they replace")
+    func monthFromDailyRollUps() throws {
+        let month = try #require(ReportPeriod.parseDay("2026-11-01"))
+        let first = try #require(ReportPeriod.parseDay("2026-07-01")), end = try #require(ReportPeriod.parseDay("2026-12-01"))
+        // Hourly samples (some hours without any, one hour a day as twelve 5-minute samples) for July to November.
+        var fine: [TrafficSample] = []
+        var hour = first
+        while hour < end {
+            for (c, converter) in ["conv-a", "conv-b"].enumerated() {
+                let h = Int64(hour.timeIntervalSince(first) / 3600)
+                if (h * 7 + Int64(c)) % 11 == 0 { continue }  // no traffic this hour
+                let bytes = (h * 2_654_435_761 + Int64(c) * 97) % 10_000_000 + 1
+                let destinations: [String: Int64] = ["10.\(c).0.0/16": bytes / 3, "192.0.2.0/24": bytes - bytes / 3]
+                let deniedTo: [String: Int] = h % 5 == 0 ? [:] : ["198.51.100.\(h % 3)": Int(h % 5)]
+                if h % 24 == 3 {
+                    for k in 0..<12 {
+                        let part = bytes / 12 + Int64(k)
+                        fine.append(Self.sample(converter, hour.addingTimeInterval(Double(k * 300)), bytesIn: part, bytesOut: part / 2, packets: 3,
+                                                denied: k == 0 ? Int(h % 5) : 0, destinations: ["10.\(c).0.0/16": part],
+                                                deniedTo: k == 0 ? deniedTo : [:]))
+                    }
+                } else {
+                    fine.append(Self.sample(converter, hour, interval: 3600, bytesIn: bytes, bytesOut: bytes / 4, packets: 10,
+                                            peak: bytes / (2 + h % 5), denied: deniedTo.values.reduce(0, +),
+                                            destinations: destinations, deniedTo: deniedTo))
+                }
+            }
+            hour = hour.addingTimeInterval(3600)
+        }
+        // The same as daily roll-ups (as RollupService writes them), except the last day of the
+        // month and one baseline day (not rolled up yet: their hourly samples are used).
+        // Baseline roll-ups are stripped to the byte counts the report reads of them.
+        let notRolledUp: Set<Date> = [end.addingTimeInterval(-86_400), try #require(ReportPeriod.parseDay("2026-08-15"))]
+        var daily: [TrafficSample] = []
+        let byDay = Dictionary(grouping: fine) { [$0.converter, GeneralizedTime.string(TrafficSample.align($0.start, interval: 86_400))] }
+        for (key, samples) in byDay {
+            let dayStart = TrafficSample.align(samples[0].start, interval: 86_400)
+            if notRolledUp.contains(dayStart) {
+                daily += samples
+                continue
+            }
+            var rolled = TrafficSample.rollUp(samples, orgNumber: "1001", converter: key[0], start: dayStart, interval: 86_400)
+            #expect(rolled.hasProfile)
+            if dayStart < month {
+                rolled = TrafficSample(orgNumber: "1001", converter: key[0], start: dayStart, interval: 86_400,
+                                       totals: .init(bytesIn: rolled.totals.bytesIn, bytesOut: rolled.totals.bytesOut))
+            }
+            daily.append(rolled)
+        }
+        #expect(daily.count < fine.count / 20)
+        let byHour = ReportAnalysis.compute(orgNumber: "1001", organisation: "Org", period: .month, start: month,
+                                            converters: ["conv-a", "conv-b", "conv-c"], samples: fine, events: [])
+        var byDayReport = ReportAnalysis.compute(orgNumber: "1001", organisation: "Org", period: .month, start: month,
+                                                 converters: ["conv-a", "conv-b", "conv-c"], samples: daily.shuffled(), events: [])
+        #expect(byHour.total.bytes > 0 && byHour.total.deniedAttempts > 0)
+        #expect(byHour.total.series.count == 720)
+        #expect(byDayReport.total == byHour.total)
+        #expect(byDayReport.converters == byHour.converters)
+        #expect(byDayReport.total.series == byHour.total.series)
+        #expect(byDayReport.total.p95BytesPerSecond == byHour.total.p95BytesPerSecond)
+        #expect(byDayReport.total.peakBytesPerSecond == byHour.total.peakBytesPerSecond)
+        #expect(byDayReport.topDestinations == byHour.topDestinations)
+        #expect(byDayReport.topDenied == byHour.topDenied)
+        #expect(byDayReport.anomalies == byHour.anomalies)
+        #expect(byHour.anomalies.first?.baselinePeriods == 4)
+        #expect(byDayReport.sampleCount < byHour.sampleCount)
+        byDayReport.sampleCount = byHour.sampleCount
+        #expect(byDayReport == byHour)
+    }
+
+    @Test("week: a daily roll-up without a profile (older data) fills its hours with its mean")
+    func dailyWithoutProfile() {
+        let samples = [Self.sample("conv-a", Self.day, interval: 86_400, bytesIn: 2_400, peak: 700)]
+        let r = ReportAnalysis.compute(orgNumber: "1001", organisation: "Org", period: .week, start: Self.day,
+                                       converters: [], samples: samples, events: [])
+        #expect(r.total.bytesIn == 2_400)
+        #expect(Array(r.total.series.prefix(25)) == Array(repeating: 100, count: 24) + [0])
+        #expect(r.total.peakBytesPerSecond == 700.0 / 300)
+    }
+
     @Test("availability counts down time across the period's edges; degraded is not down")
     func availabilityAcrossEdges() {
         let start = Self.day, end = start.addingTimeInterval(86_400)

@@ -40,4 +40,24 @@ struct SampleDecoderTests {
         #expect(SampleDecoder.breakdown(Data(odd.utf8)) == nil)
         #expect(SampleDecoder.sample(Self.entry(sample, eventData: odd)) == (try TrafficSample(entry: Self.entry(sample, eventData: odd))))
     }
+
+    @Test("a daily roll-up's hourly profile decodes like TrafficSample(entry:); a malformed one is left out")
+    func dailyProfile() throws {
+        let start = try #require(SampleDecoder.time("20261102000000Z"))
+        let bytes = (0..<24).map { Int64($0) * 1_000_003 }, peaks = (0..<24).map { Int64($0) * 17 }
+        let sample = TrafficSample(orgNumber: "1001", converter: "conv-a", start: start, interval: 86_400,
+                                   totals: .init(bytesIn: bytes.reduce(0, +)), peakBytes: 23 * 17,
+                                   hourlyBytes: bytes, hourlyPeakBytes: peaks)
+        let entry = Self.entry(sample)
+        let decoded = try #require(SampleDecoder.sample(entry))
+        #expect(decoded == sample)
+        #expect(decoded == (try TrafficSample(entry: entry)))
+        #expect(decoded.hasProfile)
+        var attributes = entry.attributes
+        attributes["tghourlybytes"] = [Data("1,2,3".utf8)]
+        let short = LDAPEntry(dn: "cn=x", attributes: attributes)
+        #expect(SampleDecoder.sample(short)?.hourlyBytes == nil)
+        #expect(SampleDecoder.sample(short)?.hasProfile == false)
+        #expect(SampleDecoder.sample(short) == (try TrafficSample(entry: short)))
+    }
 }

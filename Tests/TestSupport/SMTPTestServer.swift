@@ -2,6 +2,7 @@ import Foundation
 
 /// The recorder handler for aiosmtpd: appends each message as one JSON line
 /// (envelope from/to, decoded subject, text and HTML parts, raw data) to `$MAIL_RECORD`.
+/// Recipients `refused@…` are refused (550), to test a refused message among others.
 public let recorderScript = #"""
 import email, email.policy, json, os
 
@@ -18,6 +19,12 @@ def parse(data):
             "content_type": msg.get_content_type(), "text": text, "html": html, "defects": len(msg.defects)}
 
 class Recorder:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("refused@"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         record = parse(envelope.content)
         record["mail_from"] = envelope.mail_from
