@@ -45,7 +45,7 @@ struct FleetSimulator: AsyncParsableCommand {
                 raised.rlim_cur = limit.rlim_max
                 if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
             }
-            if limit.rlim_cur != RLIM_INFINITY, UInt64(2 * count + 64) > UInt64(limit.rlim_cur) {
+            if limit.rlim_cur != rlim_t.max, UInt64(2 * count + 64) > UInt64(limit.rlim_cur) {
                 FileHandle.standardError.write(Data(("warning: \(count) converters need about \(2 * count + 64) open files, the limit is \(limit.rlim_cur); "
                     + "split the fleet over several processes (--prefix keeps their names apart)\n").utf8))
             }
