@@ -111,8 +111,12 @@ public actor CollectionCommitter {
             let batch = takeBatch()
             inFlight += 1
             Task {
-                let done = await self.execute(batch)
+                let (done, outcomes) = await self.execute(batch)
+                // Counts first, so that a caller that returns from commit sees them.
                 await self.finished(done)
+                for (continuation, error) in outcomes {
+                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+                }
             }
         }
         if !waiting.isEmpty, !timerArmed, let oldest = waiting.first {
@@ -158,8 +162,9 @@ public actor CollectionCommitter {
     }
 
     /// Commits one batch (falling back to one transaction per page) and resumes its callers.
-    private nonisolated func execute(_ batch: [Pending]) async -> Counts {
+    private nonisolated func execute(_ batch: [Pending]) async -> (Counts, [(CheckedContinuation<Void, any Error>, (any Error)?)]) {
         var done = Counts()
+        var outcomes: [(CheckedContinuation<Void, any Error>, (any Error)?)] = []
         var writes: [LDAPWrite] = []
         var included: [Pending] = []
         do {
@@ -170,23 +175,23 @@ public actor CollectionCommitter {
                     included.append(pending)
                 } catch {
                     done.failedPages += 1
-                    pending.continuation.resume(throwing: error)
+                    outcomes.append((pending.continuation, error))
                 }
             }
-            if included.isEmpty { return done }
+            if included.isEmpty { return (done, outcomes) }
             try await client.transaction(writes)
             done.transactions += 1
             done.pages += included.count
             done.largestBatch = included.count
             metrics.collectionTransactions.increment()
-            for pending in included { pending.continuation.resume() }
-            return done
+            for pending in included { outcomes.append((pending.continuation, nil)) }
+            return (done, outcomes)
         } catch {
             let pages = included.isEmpty ? batch : included
             guard pages.count > 1 else {
                 done.failedPages += pages.count
-                for pending in pages { pending.continuation.resume(throwing: error) }
-                return done
+                for pending in pages { outcomes.append((pending.continuation, error)) }
+                return (done, outcomes)
             }
             done.failedBatches += 1
             metrics.collectionBatchFailures.increment()
@@ -194,19 +199,30 @@ public actor CollectionCommitter {
                 "converters": "\(pages.count)", "error": "\(error)"])
             for pending in pages {
                 do {
-                    if try await commitAlone(pending.page) {
+                    // slapd 2.5.13 may answer the first operation after a failed commit
+                    // with "other (80)"; commitAlone checks the cursor first, so a second
+                    // try is safe.
+                    let wrote: Bool
+                    do {
+                        wrote = try await commitAlone(pending.page)
+                    } catch let first as LDAPError {
+                        logger.notice("monitor: retrying a converter's commit once", metadata: ["error": "\(first)"])
+                        try? await Task.sleep(for: .milliseconds(20))
+                        wrote = try await commitAlone(pending.page)
+                    }
+                    if wrote {
                         done.transactions += 1
                         metrics.collectionTransactions.increment()
                     }
                     done.pages += 1
                     done.largestBatch = max(done.largestBatch, 1)
-                    pending.continuation.resume()
+                    outcomes.append((pending.continuation, nil))
                 } catch {
                     done.failedPages += 1
-                    pending.continuation.resume(throwing: error)
+                    outcomes.append((pending.continuation, error))
                 }
             }
-            return done
+            return (done, outcomes)
         }
     }
 
