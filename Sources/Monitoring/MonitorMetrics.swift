@@ -11,6 +11,10 @@ public struct MonitorMetrics: Sendable {
     let collectionLag = Gauge(label: "tollgate_collection_lag_seconds")
     let collectedRecords = Counter(label: "tollgate_collected_records_total")
     let droppedRecords = Counter(label: "tollgate_agent_dropped_records_total")
+    /// Collection transactions committed (a batch of converters' pages, or one page retried alone).
+    let collectionTransactions = Counter(label: "tollgate_collection_transactions_total")
+    /// Batch transactions that failed and were retried one converter at a time.
+    let collectionBatchFailures = Counter(label: "tollgate_collection_batch_failures_total")
     let converters: [ConverterHealth: Gauge] = Dictionary(uniqueKeysWithValues: ConverterHealth.allCases.map {
         ($0, Gauge(label: "tollgate_converters", dimensions: [("health", $0.rawValue)]))
     })

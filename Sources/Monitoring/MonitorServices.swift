@@ -11,8 +11,9 @@ import ServiceLifecycle
 /// and returns the probe scheduler (with collection) and the roll-up service.
 public enum MonitorServices {
     /// - Parameters:
-    ///   - client: A client of the monitor's own (collection transactions hold a
-    ///     connection each; a few connections are enough).
+    ///   - client: A client of the monitor's own (each collection batch in flight holds a
+    ///     connection; ``MonitorSettings/collectBatchesInFlight`` should not exceed its
+    ///     connections).
     ///   - writer: The server's batched writer (health changes and history events).
     public static func make(settings: MonitorSettings, authority: CertificateAuthority, layout: DirectoryLayout,
                             client: LDAPClient, writer: BatchedWriter, mailer: HealthMailer,
@@ -21,7 +22,12 @@ public enum MonitorServices {
         let identity = try MonitorIdentity(authority: authority)
         let context = try NIOSSLContext(configuration: identity.tlsConfiguration())
         let metrics = MonitorMetrics()
-        let collector = TrafficCollector(client: client, layout: layout, pageSize: settings.trafficPageSize,
+        let committer = CollectionCommitter(
+            client: client, layout: layout,
+            settings: .init(batchSize: settings.collectBatch, wait: .milliseconds(Int64(settings.collectBatchWait * 1000)),
+                            maxInFlight: settings.collectBatchesInFlight),
+            metrics: metrics, logger: logger)
+        let collector = TrafficCollector(committer: committer, pageSize: settings.trafficPageSize,
                                          pagesPerCycle: settings.trafficPagesPerCycle, metrics: metrics, logger: logger)
         let scheduler = ProbeScheduler(settings: settings, layout: layout, client: client, writer: writer, collector: collector,
                                        mailer: mailer, tls: context, metrics: metrics, logger: logger)

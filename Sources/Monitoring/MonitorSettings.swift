@@ -20,6 +20,13 @@ public struct MonitorSettings: Sendable, Equatable {
     public var trafficPageSize: Int = 1000
     /// Traffic pages collected per converter and cycle at most (the rest next cycle).
     public var trafficPagesPerCycle: Int = 20
+    /// Converters' traffic pages committed in one LDAP transaction at most (group commit).
+    public var collectBatch: Int = 64
+    /// Seconds a collected page waits for others before its batch is committed anyway.
+    public var collectBatchWait: Double = 0.05
+    /// Batches committed at the same time at most (each holds one of the monitor's LDAP
+    /// connections; `serve` sets it to `--monitor-ldap-connections`).
+    public var collectBatchesInFlight: Int = 16
     /// Seconds between roll-up and retention passes.
     public var rollupInterval: Double = 3600
     /// Seconds 5-minute, hourly and daily samples are kept.
@@ -47,6 +54,9 @@ public struct MonitorSettings: Sendable, Equatable {
         guard probeConcurrency >= 1 else { throw .configuration("--probe-concurrency must be at least 1") }
         guard downAfter >= 1 else { throw .configuration("--down-after must be at least 1") }
         guard flapLimit >= 1 else { throw .configuration("--flap-limit must be at least 1") }
+        guard (1...10_000).contains(collectBatch) else { throw .configuration("--collect-batch must be 1…10000") }
+        guard collectBatchWait >= 0, collectBatchWait.isFinite else { throw .configuration("--collect-batch-wait cannot be negative") }
+        guard collectBatchesInFlight >= 1 else { throw .configuration("--monitor-ldap-connections must be at least 1") }
         guard (1...10_000).contains(trafficPageSize) else { throw .configuration("--traffic-page-size must be 1…10000") }
     }
 }

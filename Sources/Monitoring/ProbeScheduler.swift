@@ -34,13 +34,14 @@ public final class ProbeScheduler: Service, Sendable {
     }
     private let tracked = Mutex<[String: Tracked]>([:])
     private let cycles = Mutex(0)
+    private let warnedOpenFiles = Mutex(0)
 
     /// What one cycle did (logged at notice level, for operators and bench/monitor-run).
     struct CycleCounts: Sendable {
         var probes = 0
         var failed = 0
         var records = 0
-        var transactions = 0
+        var pages = 0
         var collectionErrors = 0
     }
     private let counts = Mutex(CycleCounts())
@@ -89,6 +90,7 @@ public final class ProbeScheduler: Service, Sendable {
             return
         }
         forget(except: Set(converters.map(\.dn.description)))
+        warnIfOpenFilesShort(converters: converters.count)
         let spread = settings.probeInterval * 0.9
         let step = converters.isEmpty ? 0 : spread / Double(converters.count)
         let start = ContinuousClock.now
@@ -114,12 +116,28 @@ public final class ProbeScheduler: Service, Sendable {
             current = CycleCounts()
             return value
         }
+        let commits = await collector.committer.takeCounts()
         let elapsed = ContinuousClock.now - start
         logger.notice("probe cycle", metadata: [
             "converters": "\(converters.count)", "seconds": "\(String(format: "%.2f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))",
-            "failed": "\(done.failed)", "records": "\(done.records)", "transactions": "\(done.transactions)",
+            "failed": "\(done.failed)", "records": "\(done.records)", "pages": "\(done.pages)", "transactions": "\(commits.transactions)",
+            "largestBatch": "\(commits.largestBatch)", "failedBatches": "\(commits.failedBatches)",
             "collectionErrors": "\(done.collectionErrors)",
             "health": "\(ConverterHealth.allCases.map { "\($0.rawValue)=\(healths[$0] ?? 0)" }.joined(separator: ","))"])
+    }
+
+    /// Logs (once per size of the fleet) when one connection per converter would not fit
+    /// into the open-files limit: probes would then fail with "too many open files".
+    private func warnIfOpenFilesShort(converters: Int) {
+        guard let soft = OpenFilesLimit.soft, converters + OpenFilesLimit.reserve > soft else { return }
+        let first = warnedOpenFiles.withLock { warned in
+            defer { warned = converters }
+            return warned != converters
+        }
+        if first {
+            logger.warning("monitor: more converters than open files allow; raise the hard limit (ulimit -Hn, LimitNOFILE=)",
+                           metadata: ["converters": "\(converters)", "openFilesLimit": "\(soft)"])
+        }
     }
 
     func loadConverters() async throws -> [MonitoredConverter] {
@@ -212,7 +230,7 @@ public final class ProbeScheduler: Service, Sendable {
             let result = try await collector.collect(converter, over: connection)
             counts.withLock {
                 $0.records += result.records
-                $0.transactions += result.transactions
+                $0.pages += result.pages
             }
         } catch {
             counts.withLock { $0.collectionErrors += 1 }

@@ -5,26 +5,24 @@ import Logging
 
 /// Collects an agent's traffic and access records into 5-minute samples.
 ///
-/// Per page (`GET /v1/traffic?after=<cursor>&limit=N`): the records are bucketed, the
-/// samples they touch are read, and the merged samples plus the new `tgTrafficCursor`
-/// are written in **one** LDAP transaction. Only after that commit is the next request
-/// sent with `after` = the new cursor, which acknowledges the records to the agent. So a
-/// crash before the commit re-reads the same records (nothing was written), and a crash
-/// after it continues from the stored cursor (nothing is counted twice). In the steady
-/// state (fewer records per cycle than a page) that is one transaction per converter and
-/// cycle. The collector is the only writer of a converter's samples and cursor.
+/// Per page (`GET /v1/traffic?after=<cursor>&limit=N`): the records are bucketed and the
+/// page is handed to the ``CollectionCommitter``, which writes the merged samples plus
+/// the new `tgTrafficCursor` in one LDAP transaction, together with other converters'
+/// pages (group commit). Only after that commit is the next request sent with `after` =
+/// the new cursor, which acknowledges the records to the agent. So a crash before the
+/// commit re-reads the same records (nothing was written), and a crash after it
+/// continues from the stored cursor (nothing is counted twice). The collector is the only
+/// writer of a converter's samples and cursor.
 public struct TrafficCollector: Sendable {
-    public let client: LDAPClient
-    public let layout: DirectoryLayout
+    public let committer: CollectionCommitter
     public let pageSize: Int
     public let pagesPerCycle: Int
     let metrics: MonitorMetrics
     let logger: Logger
 
-    public init(client: LDAPClient, layout: DirectoryLayout, pageSize: Int, pagesPerCycle: Int, metrics: MonitorMetrics = MonitorMetrics(),
+    public init(committer: CollectionCommitter, pageSize: Int, pagesPerCycle: Int, metrics: MonitorMetrics = MonitorMetrics(),
                 logger: Logger) {
-        self.client = client
-        self.layout = layout
+        self.committer = committer
         self.pageSize = pageSize
         self.pagesPerCycle = max(1, pagesPerCycle)
         self.metrics = metrics
@@ -35,13 +33,14 @@ public struct TrafficCollector: Sendable {
     public struct Result: Sendable {
         public var cursor: Int64
         public var records: Int
-        public var transactions: Int
+        /// Pages committed (each in some transaction, usually shared with other converters).
+        public var pages: Int
     }
 
     /// Collects from `converter` (starting at its stored cursor) over `connection`.
     public func collect(_ converter: MonitoredConverter, over connection: AgentConnection) async throws -> Result {
         var cursor = converter.cursor
-        var result = Result(cursor: cursor, records: 0, transactions: 0)
+        var result = Result(cursor: cursor, records: 0, pages: 0)
         for _ in 0..<pagesPerCycle {
             let response = try await connection.get("/v1/traffic?after=\(cursor)&limit=\(pageSize)")
             guard response.status == 200 else {
@@ -61,12 +60,11 @@ public struct TrafficCollector: Sendable {
             for record in page.records where record.seq > cursor && record.seq <= page.last {
                 try bucketer.add(record)
             }
-            let writes = try await writes(for: bucketer, converter: converter, cursor: page.last)
-            try await client.transaction(writes)
+            try await committer.commit(CollectedPage(converter: converter, after: cursor, last: page.last, bucketer: bucketer))
             cursor = page.last
             result.cursor = cursor
             result.records += bucketer.counted
-            result.transactions += 1
+            result.pages += 1
             metrics.collectedRecords.increment(by: bucketer.counted)
             if bucketer.dropped > 0 {
                 metrics.droppedRecords.increment(by: Int(bucketer.dropped))
@@ -76,24 +74,5 @@ public struct TrafficCollector: Sendable {
             if !page.more { break }
         }
         return result
-    }
-
-    /// The sample adds/updates of `bucketer` merged with what is stored, and the cursor.
-    func writes(for bucketer: TrafficBucketer, converter: MonitoredConverter, cursor: Int64) async throws -> [LDAPWrite] {
-        var writes: [LDAPWrite] = []
-        for (_, sample) in bucketer.samples.sorted(by: { $0.key < $1.key }) {
-            let dn = layout.trafficSample(sample.orgNumber, sample.rdnValue)
-            if let entry = try await client.read(dn) {
-                let stored = try TrafficSample(entry: entry)
-                let merged = TrafficBucketer.merge(stored, sample)
-                writes.append(.modify(dn, merged.attributes.filter { $0.0 != "cn" }.map { name, values in
-                    values.isEmpty ? LDAPModification.delete(name) : LDAPModification.replace(name, values)
-                }.filter { !($0.operation == .delete && entry[$0.attribute] == nil) }))
-            } else {
-                writes.append(.add(dn, sample.entryAttributes.map { ($0.0, $0.1.map { Data($0.utf8) }) }))
-            }
-        }
-        writes.append(.modify(converter.dn, [.replace("tgTrafficCursor", [String(cursor)])]))
-        return writes
     }
 }

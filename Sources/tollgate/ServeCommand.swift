@@ -76,7 +76,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "More health changes than this within --flap-window hold further mails (one digest follows).") var flapLimit = 4
     @Option(name: .long, help: "Seconds of the flap window; also how long a flapping converter must be stable before the digest mail.") var flapWindow = 3600.0
     @Option(name: .long, help: "Records asked for per traffic request (1…10000).") var trafficPageSize = 1000
-    @Option(name: .long, help: "LDAP connections of the monitor (collection transactions run on them in parallel).") var monitorLdapConnections = 16
+    @Option(name: .long, help: "LDAP connections of the monitor (collection batches are committed on them in parallel).") var monitorLdapConnections = 16
+    @Option(name: .long, help: "Converters whose collected traffic pages are committed together in one LDAP transaction at most (group commit; 1: one transaction per converter and page). Keep it at or below --probe-concurrency.") var collectBatch = 64
+    @Option(name: .long, help: "Seconds a collected page waits for other converters' pages before its batch is committed anyway.") var collectBatchWait = 0.05
     @Option(name: .long, help: "Seconds between roll-up and retention passes over the traffic samples.") var rollupInterval = 3600.0
     @Option(name: .customLong("retain-5m"), help: "Days 5-minute traffic samples are kept.") var retain5m = 2.0
     @Option(name: .long, help: "Days hourly traffic samples are kept.") var retainHourly = 35.0
@@ -200,6 +202,9 @@ struct ServeCommand: AsyncParsableCommand {
         settings.flapLimit = flapLimit
         settings.flapWindow = flapWindow
         settings.trafficPageSize = trafficPageSize
+        settings.collectBatch = collectBatch
+        settings.collectBatchWait = collectBatchWait
+        settings.collectBatchesInFlight = max(1, monitorLdapConnections)
         settings.rollupInterval = rollupInterval
         settings.retain5m = retain5m * 86_400
         settings.retainHourly = retainHourly * 86_400
@@ -280,7 +285,19 @@ struct ServeCommand: AsyncParsableCommand {
                 writer: writer, mailer: HealthMailer(spool: mail.mailer.spool, from: mailFrom, forDelivery: smtpHost != nil), logger: logger)
             services.append(monitor.scheduler)
             services.append(monitor.rollups)
-            logger.info("converter monitoring on", metadata: ["interval": "\(settings.probeInterval)", "concurrency": "\(settings.probeConcurrency)"])
+            logger.info("converter monitoring on", metadata: ["interval": "\(settings.probeInterval)", "concurrency": "\(settings.probeConcurrency)",
+                                                              "collectBatch": "\(settings.collectBatch)", "collectBatchWait": "\(settings.collectBatchWait)"])
+            // One kept-alive connection per converter: 10,000 converters need more than the
+            // usual soft limit of 1,024 open files.
+            if let limit = OpenFilesLimit.raiseToHard() {
+                if limit.after > limit.before {
+                    logger.notice("raised the open-files limit to the hard limit for the monitor's connections",
+                                metadata: ["before": "\(limit.before)", "after": "\(limit.after)"])
+                } else {
+                    logger.notice("open-files limit", metadata: ["soft": "\(limit.after)",
+                                                               "converters": "at most about \(max(0, Int(clamping: limit.after) - OpenFilesLimit.reserve))"])
+                }
+            }
         }
         let app = try TollgateServer.application(
             configuration: .init(host: host, port: port, version: TollgateVersion.string, tls: tls, publicURL: publicUrl,

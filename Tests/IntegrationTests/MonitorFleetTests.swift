@@ -9,7 +9,9 @@ import Testing
 struct MonitorFleetTests {
     @Test("200 converters come up; one down → one mail, recovery → one mail; flapping holds mails")
     func fleetHealth() async throws {
-        let rig = try await MonitorRig.start(converters: 200, recordInterval: 0, serve: [
+        // Every converter produces records too (one traffic + one access a second), so
+        // collection runs alongside the health checks.
+        let rig = try await MonitorRig.start(converters: 200, recordInterval: 1, serve: [
             "--probe-interval", "1", "--probe-timeout", "2", "--down-after", "3", "--flap-limit", "4", "--flap-window", "600"])
         defer { Task { await rig.stop() } }
         #expect(rig.names.count == 200)
@@ -83,12 +85,21 @@ struct MonitorFleetTests {
         try await Task.sleep(for: .seconds(3))
         let flapMails = try rig.mails(about: flapper)
         #expect(flapMails.count == 4, "mails while flapping: \(flapMails.map(\.subject))")
+
+        // Collection of 200 converters per 1-s cycle with the default batching: each
+        // transaction holds several converters' pages.
+        let cycles = rig.cycleCounts().filter { ($0["pages"] ?? 0) >= 100 }
+        #expect(!cycles.isEmpty, "no cycle collected from 100 converters or more")
+        #expect(cycles.allSatisfy { ($0["transactions"] ?? 0) < ($0["pages"] ?? 0) }, "\(cycles.prefix(5))")
     }
 
     @Test("every produced record is in the samples exactly once, across kill -9 of tollgate serve")
     func collectionExactlyOnce() async throws {
+        // Batches of up to 8 converters' pages, waiting up to 0.3 s for each other (the 20
+        // probes are spread over 0.9 s): several converters per transaction.
         let rig = try await MonitorRig.start(converters: 20, recordInterval: 0.05, serve: [
-            "--probe-interval", "1", "--probe-timeout", "3", "--traffic-page-size", "50"])
+            "--probe-interval", "1", "--probe-timeout", "3", "--traffic-page-size", "50",
+            "--collect-batch", "8", "--collect-batch-wait", "0.3"])
         defer { Task { await rig.stop() } }
         // Collect a while, kill -9 in the middle of collection (twice), restart.
         for pause in [4, 3] {
@@ -139,5 +150,15 @@ struct MonitorFleetTests {
             splitIn += destinations.values.reduce(0) { $0 + ($1["bytesIn"] ?? 0) }
         }
         #expect(splitIn == totals["bytesIn"])
+
+        // Group commit really happened: fewer transactions than committed pages, and
+        // batches of several converters.
+        let cycles = rig.cycleCounts()
+        let pages = cycles.reduce(0) { $0 + ($1["pages"] ?? 0) }
+        let transactions = cycles.reduce(0) { $0 + ($1["transactions"] ?? 0) }
+        #expect(pages > 20, "pages committed: \(pages)")
+        #expect(transactions * 2 <= pages, "\(transactions) transactions for \(pages) pages: not batched")
+        #expect(cycles.contains { ($0["largestBatch"] ?? 0) >= 3 }, "no batch of 3 or more converters")
+        #expect(cycles.allSatisfy { $0["failedBatches"] == 0 })
     }
 }

@@ -140,6 +140,19 @@ final class MonitorRig: Sendable {
 
     func log() -> String { (try? String(contentsOfFile: data + ".log", encoding: .utf8)) ?? "" }
 
+    /// The numbers of every "probe cycle" line the server logged (`pages`, `transactions`,
+    /// `largestBatch`, `failedBatches`, `records`, …).
+    func cycleCounts() -> [[String: Int]] {
+        log().split(separator: "\n").filter { $0.contains("probe cycle") }.map { line in
+            var values: [String: Int] = [:]
+            for word in line.split(separator: " ") {
+                let parts = word.split(separator: "=", maxSplits: 1)
+                if parts.count == 2, let value = Int(parts[1]) { values[String(parts[0])] = value }
+            }
+            return values
+        }
+    }
+
     func stop() async {
         if let process = server.withLock({ $0 }), process.isRunning {
             process.terminate()

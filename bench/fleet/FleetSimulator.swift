@@ -36,10 +36,39 @@ struct FleetSimulator: AsyncParsableCommand {
     @Option(name: .long, help: "Also write the converter entries as LDIF to this file.") var ldif: String?
 
     func run() async throws {
+        // Every converter holds a listening and an accepted socket: raise the soft
+        // open-files limit to the hard one, and say so when the fleet cannot fit.
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            if limit.rlim_cur < limit.rlim_max {
+                var raised = limit
+                raised.rlim_cur = limit.rlim_max
+                if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+            }
+            if limit.rlim_cur != rlim_t.max, UInt64(2 * count + 64) > UInt64(limit.rlim_cur) {
+                FileHandle.standardError.write(Data(("warning: \(count) converters need about \(2 * count + 64) open files, the limit is \(limit.rlim_cur); "
+                    + "split the fleet over several processes (--prefix keeps their names apart)\n").utf8))
+            }
+        }
         let authority = try CertificateAuthority(directory: URL(fileURLWithPath: data).appendingPathComponent("pki"))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let roots = try [authority.rootCertificateDER, authority.issuingCertificateDER].map { try NIOSSLCertificate(bytes: $0, format: .der) }
         let issuing = try NIOSSLCertificate(bytes: authority.issuingCertificateDER, format: .der)
+        // The control port first, so that it has its socket whatever the fleet's size;
+        // it answers 503 until the fleet is up.
+        let box = FleetBox()
+        let control = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(SimpleHTTPHandler(requireMonitor: false) { method, uri, _ in
+                        guard let fleet = box.fleet.withLock({ $0 }) else { return (.serviceUnavailable, ["error": "starting"]) }
+                        return fleet.control(method: method, uri: uri)
+                    })
+                }
+            }
+            .bind(host: "127.0.0.1", port: controlPort).get()
         let start = Date()
         var endpoints: [Endpoint] = []
         let profile = LeafProfile(validity: validityDays * 86_400)
@@ -65,20 +94,10 @@ struct FleetSimulator: AsyncParsableCommand {
             endpoints.append(endpoint)
         }
         let fleet = Fleet(endpoints: endpoints)
+        box.fleet.withLock { $0 = fleet }
         if createEntries || ldif != nil {
             try await writeEntries(endpoints, create: createEntries)
         }
-        let control = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(SimpleHTTPHandler(requireMonitor: false) { method, uri, _ in
-                        fleet.control(method: method, uri: uri)
-                    })
-                }
-            }
-            .bind(host: "127.0.0.1", port: controlPort).get()
         let port = control.localAddress?.port ?? controlPort
         if let readyFile {
             let list: [[String: Any]] = endpoints.map { ["name": $0.converter.name, "port": $0.port] }
@@ -130,4 +149,9 @@ struct FleetSimulator: AsyncParsableCommand {
         }
         await client.close()
     }
+}
+
+/// The fleet, once it is up (the control port answers before).
+final class FleetBox: Sendable {
+    let fleet = Mutex<Fleet?>(nil)
 }
