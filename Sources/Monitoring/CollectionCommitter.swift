@@ -168,8 +168,25 @@ public actor CollectionCommitter {
         var writes: [LDAPWrite] = []
         var included: [Pending] = []
         do {
-            let stored = try await storedSamples(batch.map(\.page))
+            // Check every converter's entry and cursor first (one search per tenant), so a
+            // deleted converter or another writer never makes the whole transaction fail:
+            // slapd 2.5.13 may answer "other (80)" for a while after a failed commit.
+            let cursors = try await storedCursors(batch.map(\.page))
+            var checked: [Pending] = []
             for pending in batch {
+                switch Self.cursorCheck(pending.page, stored: cursors[pending.page.converter.dn.description.lowercased()]) {
+                case .write: checked.append(pending)
+                case .alreadyCommitted:
+                    done.pages += 1
+                    outcomes.append((pending.continuation, nil))
+                case .refused(let error):
+                    done.failedPages += 1
+                    outcomes.append((pending.continuation, error))
+                }
+            }
+            if checked.isEmpty { return (done, outcomes) }
+            let stored = try await storedSamples(checked.map(\.page))
+            for pending in checked {
                 do {
                     writes += try pending.page.writes(layout, stored: stored)
                     included.append(pending)
@@ -182,7 +199,7 @@ public actor CollectionCommitter {
             try await client.transaction(writes)
             done.transactions += 1
             done.pages += included.count
-            done.largestBatch = included.count
+            done.largestBatch = max(done.largestBatch, included.count)
             metrics.collectionTransactions.increment()
             for pending in included { outcomes.append((pending.continuation, nil)) }
             return (done, outcomes)
@@ -229,18 +246,63 @@ public actor CollectionCommitter {
     /// One page in a transaction of its own. Returns false when the stored cursor shows
     /// that the failed batch did commit it after all (nothing written then).
     private nonisolated func commitAlone(_ page: CollectedPage) async throws -> Bool {
-        let entry = try await client.read(page.converter.dn, attributes: ["tgTrafficCursor"])
-        guard let entry else {
-            throw MonitorError.protocolViolation("converter entry \(page.converter.dn) no longer exists; its records are not collected")
-        }
-        let stored = entry["tgTrafficCursor"].flatMap { Int64($0) } ?? 0
-        if stored == page.last { return false }
-        guard stored == page.after else {
-            throw MonitorError.protocolViolation(
-                "tgTrafficCursor of \(page.converter.dn) is \(stored), expected \(page.after): another writer collects this converter")
+        let cursors = try await storedCursors([page])
+        switch Self.cursorCheck(page, stored: cursors[page.converter.dn.description.lowercased()]) {
+        case .alreadyCommitted: return false
+        case .refused(let error): throw error
+        case .write: break
         }
         try await client.transaction(try page.writes(layout, stored: try await storedSamples([page])))
         return true
+    }
+
+    enum CursorCheck {
+        case write
+        /// The stored cursor is already the page's `last`: a commit whose answer was lost.
+        case alreadyCommitted
+        case refused(MonitorError)
+    }
+
+    /// What to do with `page` given its converter's stored cursor (`.some(nil)`: entry
+    /// without a cursor, i.e. 0; `nil`: no entry).
+    static func cursorCheck(_ page: CollectedPage, stored: Int64??) -> CursorCheck {
+        guard let stored else {
+            return .refused(.protocolViolation("converter entry \(page.converter.dn) no longer exists; its records are not collected"))
+        }
+        let cursor = stored ?? 0
+        if cursor == page.last { return .alreadyCommitted }
+        guard cursor == page.after else {
+            return .refused(.protocolViolation(
+                "tgTrafficCursor of \(page.converter.dn) is \(cursor), expected \(page.after): another writer collects this converter"))
+        }
+        return .write
+    }
+
+    /// The stored `tgTrafficCursor` of the pages' converters by lowercased DN (`.some(nil)`
+    /// for an entry without one; absent: no entry), one search per tenant.
+    nonisolated func storedCursors(_ pages: [CollectedPage]) async throws -> [String: Int64?] {
+        var byOrg: [String: [String]] = [:]
+        for page in pages { byOrg[page.converter.orgNumber, default: []].append(page.converter.name) }
+        var result: [String: Int64?] = [:]
+        for (org, names) in byOrg.sorted(by: { $0.key < $1.key }) {
+            var start = 0
+            while start < names.count {
+                let chunk = names[start..<min(names.count, start + 256)]
+                start += chunk.count
+                let entries: [LDAPEntry]
+                do {
+                    entries = try await client.search(base: layout.converters(org), scope: .oneLevel,
+                                                      filter: .or(chunk.map { .equal("cn", $0) }), attributes: ["cn", "tgTrafficCursor"])
+                } catch let error as LDAPError where error.code == .noSuchObject {
+                    entries = []
+                }
+                for entry in entries {
+                    guard let name = entry["cn"] else { continue }
+                    result[layout.converter(org, name).description.lowercased()] = .some(entry["tgTrafficCursor"].flatMap { Int64($0) })
+                }
+            }
+        }
+        return result
     }
 
     /// The stored samples the pages touch, by lowercased RDN value: one search per tenant
