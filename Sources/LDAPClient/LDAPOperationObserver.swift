@@ -10,14 +10,24 @@ public enum LDAPOperationObserver {
     /// must not block.
     public typealias Callback = @Sendable (_ duration: Duration, _ failure: LDAPResultCode?) -> Void
 
-    private static let current = Mutex<Callback?>(nil)
+    /// The callback in a class box: a bare closure stored in a generic `Mutex` and read back
+    /// through `withLock`'s `inout` was re-wrapped in reabstraction thunks on every read —
+    /// the stored closure grew one layer per LDAP operation until a long-running server
+    /// spent its cores calling through the chain. A reference never changes on reading.
+    private final class Box: Sendable {
+        let callback: Callback
+        init(_ callback: @escaping Callback) { self.callback = callback }
+    }
+
+    private static let current = Mutex<Box?>(nil)
 
     /// Installs (or with nil removes) the observer.
     public static func install(_ callback: Callback?) {
-        current.withLock { $0 = callback }
+        let box = callback.map(Box.init)
+        current.withLock { $0 = box }
     }
 
-    static var callback: Callback? { current.withLock { $0 } }
+    static var callback: Callback? { current.withLock { $0 }?.callback }
 
     /// Runs `body`, reporting its duration and outcome to the observer, if any.
     @inline(__always)
