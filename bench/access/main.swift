@@ -289,7 +289,14 @@ final class ConnectionLoop: ChannelInboundHandler, @unchecked Sendable {
         var wrote = false
         while inFlight.count < depth {
             let now = NIODeadline.now()
-            guard now < deadline else { break }
+            guard now < deadline else {
+                // Past the deadline with nothing on the wire (a paced timer fired late): done.
+                if inFlight.isEmpty {
+                    finish()
+                    context.close(promise: nil)
+                }
+                break
+            }
             let began: NIODeadline
             if let interval {
                 guard nextDue <= now else {
