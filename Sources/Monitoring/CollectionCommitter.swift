@@ -285,21 +285,9 @@ public actor CollectionCommitter {
         for page in pages { byOrg[page.converter.orgNumber, default: []].append(page.converter.name) }
         var result: [String: Int64?] = [:]
         for (org, names) in byOrg.sorted(by: { $0.key < $1.key }) {
-            var start = 0
-            while start < names.count {
-                let chunk = names[start..<min(names.count, start + 256)]
-                start += chunk.count
-                let entries: [LDAPEntry]
-                do {
-                    entries = try await client.search(base: layout.converters(org), scope: .oneLevel,
-                                                      filter: .or(chunk.map { .equal("cn", $0) }), attributes: ["cn", "tgTrafficCursor"])
-                } catch let error as LDAPError where error.code == .noSuchObject {
-                    entries = []
-                }
-                for entry in entries {
-                    guard let name = entry["cn"] else { continue }
-                    result[layout.converter(org, name).description.lowercased()] = .some(entry["tgTrafficCursor"].flatMap { Int64($0) })
-                }
+            for entry in try await entries(under: layout.converters(org), named: names, attributes: ["cn", "tgTrafficCursor"]) {
+                guard let name = entry["cn"] else { continue }
+                result[layout.converter(org, name).description.lowercased()] = .some(entry["tgTrafficCursor"].flatMap { Int64($0) })
             }
         }
         return result
@@ -314,23 +302,32 @@ public actor CollectionCommitter {
         }
         var stored: [String: LDAPEntry] = [:]
         for (org, names) in byOrg.sorted(by: { $0.key < $1.key }) {
-            var start = 0
-            while start < names.count {
-                let chunk = names[start..<min(names.count, start + 256)]
-                start += chunk.count
-                let entries: [LDAPEntry]
-                do {
-                    entries = try await client.search(base: layout.traffic(org), scope: .oneLevel,
-                                                      filter: .and([.equal("objectClass", "tgTrafficSample"), .or(chunk.map { .equal("cn", $0) })]))
-                } catch let error as LDAPError where error.code == .noSuchObject {
-                    entries = []
-                }
-                let wanted = Set(chunk.map { $0.lowercased() })
-                for entry in entries {
-                    for name in entry.strings("cn") where wanted.contains(name.lowercased()) { stored[name.lowercased()] = entry }
-                }
+            let wanted = Set(names.map { $0.lowercased() })
+            for entry in try await entries(under: layout.traffic(org), named: names, objectClass: "tgTrafficSample") {
+                for name in entry.strings("cn") where wanted.contains(name.lowercased()) { stored[name.lowercased()] = entry }
             }
         }
         return stored
+    }
+
+    /// The entries one level under `base` whose `cn` is one of `names` (searched in chunks
+    /// of 256 so a filter stays small; `cn` is indexed); none when `base` does not exist.
+    private nonisolated func entries(under base: DistinguishedName, named names: [String], objectClass: String? = nil,
+                                     attributes: [String]? = nil) async throws -> [LDAPEntry] {
+        var found: [LDAPEntry] = []
+        var start = 0
+        while start < names.count {
+            let chunk = names[start..<min(names.count, start + 256)]
+            start += chunk.count
+            let byName = LDAPFilter.or(chunk.map { .equal("cn", $0) })
+            do {
+                found += try await client.search(base: base, scope: .oneLevel,
+                                                 filter: objectClass.map { .and([.equal("objectClass", $0), byName]) } ?? byName,
+                                                 attributes: attributes)
+            } catch let error as LDAPError where error.code == .noSuchObject {
+                continue
+            }
+        }
+        return found
     }
 }
