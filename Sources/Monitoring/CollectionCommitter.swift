@@ -113,7 +113,7 @@ public actor CollectionCommitter {
             Task {
                 let (done, outcomes) = await self.execute(batch)
                 // Counts first, so that a caller that returns from commit sees them.
-                await self.finished(done)
+                self.finished(done)
                 for (continuation, error) in outcomes {
                     if let error { continuation.resume(throwing: error) } else { continuation.resume() }
                 }
