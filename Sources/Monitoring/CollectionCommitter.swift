@@ -124,7 +124,7 @@ public actor CollectionCommitter {
             let due = max(oldest.arrived + settings.wait, ContinuousClock.now + .milliseconds(1))
             Task {
                 try? await Task.sleep(until: due, clock: .continuous)
-                await self.timerFired()
+                self.timerFired()
             }
         }
     }
