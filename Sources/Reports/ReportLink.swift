@@ -94,7 +94,6 @@ public struct ReportLink: Sendable, Hashable {
         guard let given = Hex.decode(signature),
               HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Data(message(orgNumber: orgNumber, period: period, day: day, expires: expires).utf8),
                                                      using: key) else { throw .tampered }
-        let expected = Hex.encode(given)
         guard let exp = Int64(expires) else { throw .tampered }
         guard Int64(now.timeIntervalSince1970) <= exp else { throw .expired(Date(timeIntervalSince1970: TimeInterval(exp))) }
         let kind = try ReportPeriod.parse(period)
@@ -102,7 +101,7 @@ public struct ReportLink: Sendable, Hashable {
             throw .badRequest("the link names no report")
         }
         var link = ReportLink(orgNumber: orgNumber, period: kind, start: start, expires: exp, key: key)
-        link.signature = expected
+        link.signature = Hex.encode(given)
         return link
     }
 

@@ -16,10 +16,8 @@ public enum Secrets {
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String { Hex.encode(bytes) }
-
     /// An application ID: `app-` and 20 hex digits (80 bits).
-    public static func applicationID() -> String { "app-" + hex(randomBytes(10)) }
+    public static func applicationID() -> String { "app-" + Hex.encode(randomBytes(10)) }
 
     /// A status token (256 bits).
     public static func statusToken() -> String { base64URL(randomBytes(32)) }
@@ -39,7 +37,7 @@ public enum Secrets {
     /// `sha256$SALT$HASH` (hex) of `token` with a fresh 16-byte salt.
     public static func hashToken(_ token: String) -> String {
         let salt = randomBytes(16)
-        return "sha256$\(hex(salt))$\(hex(SHA256.hash(data: salt + Array(token.utf8))))"
+        return "sha256$\(Hex.encode(salt))$\(Hex.encode(SHA256.hash(data: salt + Array(token.utf8))))"
     }
 
     /// True when `token` matches `stored` (a ``hashToken(_:)`` value); constant time in
