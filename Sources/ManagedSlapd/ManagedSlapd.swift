@@ -8,7 +8,7 @@ import ProcessSpawning
 /// `initialize()` writes cn=config (``SlapdConfiguration``), loads the base DIT and the
 /// ACLs and sets the service account's password; `start()` launches slapd on
 /// `ldap://127.0.0.1:<port>` and `ldapi://DIR/run/ldapi` with a pid file; `stop()` ends it
-/// with SIGINT (slapd then writes its contextCSN checkpoint cleanly).
+/// with SIGINT (slapd then saves its contextCSN cleanly).
 public struct ManagedSlapd: Sendable {
     public let layout: InstanceLayout
     public var host: String = "127.0.0.1"
@@ -170,6 +170,11 @@ public struct ManagedSlapd: Sendable {
                     url: ldapiURL, credentials: .saslExternal, maximumConnections: 1, reconnectWindow: 0))
                 do {
                     _ = try await probe.whoAmI()
+                    do {
+                        try await Self.removeSyncprovCheckpoint(probe, logger: logger)
+                    } catch {
+                        logger.warning("could not check cn=config for olcSpCheckpoint", metadata: ["error": "\(error)"])
+                    }
                     await probe.close()
                     logger.info("slapd running", metadata: ["pid": "\(pid)", "urls": "\(urls)"])
                     try recordSettings()
@@ -182,6 +187,36 @@ public struct ManagedSlapd: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw SlapdError.startFailed("no answer on \(ldapiURL) within \(Int(timeout)) s: \(lastError.map { "\($0)" } ?? "no pid file") (see \(layout.logFile.path))")
+    }
+
+    /// The syncprov overlay's entry in cn=config.
+    public static let syncprovConfigDN = DistinguishedName("olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config")
+
+    /// Removes `olcSpCheckpoint` from the syncprov overlay of a running instance, as
+    /// `start()` does for instances initialised by an earlier Tollgate: with it, slapd 2.5
+    /// deadlocks when a checkpoint meets an RFC 5805 transaction (``SlapdConfiguration``).
+    /// Returns true when there was one to remove.
+    @discardableResult
+    public func removeSyncprovCheckpoint(logger: Logger = Logger(label: "tollgate.slapd")) async throws -> Bool {
+        let client = client(maximumConnections: 1)
+        do {
+            let removed = try await Self.removeSyncprovCheckpoint(client, logger: logger)
+            await client.close()
+            return removed
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    @discardableResult
+    static func removeSyncprovCheckpoint(_ client: LDAPClient, logger: Logger) async throws -> Bool {
+        guard let entry = try await client.read(syncprovConfigDN, attributes: ["olcSpCheckpoint"]),
+              let value = entry["olcSpCheckpoint"] else { return false }
+        try await client.modify(syncprovConfigDN, [.delete("olcSpCheckpoint")])
+        logger.notice("removed olcSpCheckpoint from syncprov: with RFC 5805 transactions it deadlocks slapd 2.5",
+                      metadata: ["was": "\(value)"])
+        return true
     }
 
     /// Stops slapd with SIGINT and waits for it to exit (SIGKILL after `timeout`).

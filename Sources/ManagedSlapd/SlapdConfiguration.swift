@@ -9,6 +9,14 @@ import Foundation
 /// are mapped to Tollgate's service account. The data ACLs start closed (service
 /// account only) and are replaced by `ldif/acl.ldif` during `init`.
 ///
+/// syncprov runs **without** `olcSpCheckpoint` (slapd's default): in slapd 2.5 a checkpoint
+/// writes the contextCSN from inside another write's result callback while holding
+/// syncprov's response mutex, and an RFC 5805 transaction's end holds the database's write
+/// lock while it needs that mutex for its own writes' results, so the two deadlock and
+/// every later write and bind queues behind them (``ManagedSlapd/removeSyncprovCheckpoint(logger:)``,
+/// docs/ldap-client.md). slapd still saves the contextCSN on a clean stop and recomputes it
+/// from the entries after a crash.
+///
 /// The data database has a root DN without entry or password, so nobody can bind as it:
 /// slapo-ppolicy (2.5) writes a subscriber's lockout (`pwdAccountLockedTime`) as the root
 /// DN, and without one that write runs as anonymous and the ACLs refuse it.
@@ -115,7 +123,6 @@ public struct SlapdConfiguration: Sendable {
         objectClass: olcOverlayConfig
         objectClass: olcSyncProvConfig
         olcOverlay: {0}syncprov
-        olcSpCheckpoint: 100 10
         olcSpSessionLog: 10000
 
         dn: olcOverlay={1}ppolicy,olcDatabase={1}mdb,cn=config
