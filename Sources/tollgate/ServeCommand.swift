@@ -66,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Days a mailed report link stays valid.") var reportLinkDays = 30
     @Option(name: .long, help: "Seconds between the report scheduler's checks for ended periods.") var reportCheckSeconds = 300.0
     @Option(name: .long, help: "Seconds after a period's end before its report is made (late samples).") var reportSettleSeconds = 900.0
-    @Option(name: .long, help: "Scheduled reports made at once. Each reads its client's samples from slapd; fewer leave more CPU and slapd time to access checks and monitoring while a period's reports are made.") var reportJobs = 2
+    @Option(name: .long, help: "Scheduled reports made at once (each reads its client's samples from slapd; see docs/reports.md for what a catch-up of many tenants costs access checks).") var reportJobs = 2
     @Option(name: .long, help: "HOST:PORT of a plain-HTTP listener for Prometheus' GET /metrics (operators only, e.g. 127.0.0.1:9464), or off.") var metricsListen = "off"
     @Option(name: .long, help: "Converter monitoring (probes, health mails, traffic collection, roll-ups): on or off.") var monitor = "on"
     @Option(name: .long, help: "Seconds between probe cycles over all certified converters.") var probeInterval = 60.0

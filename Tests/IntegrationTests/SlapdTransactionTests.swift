@@ -13,16 +13,18 @@ import Testing
 /// checkpoint an older instance still has.
 @Suite("slapd: transactions next to plain writes")
 struct SlapdTransactionTests {
+    /// The attributes of one history event written by the loads.
+    private static func event(_ id: String) -> [(String, String)] {
+        [("objectClass", "tgHistoryEvent"), ("tgEventId", id), ("tgEventType", "test.txn-load"),
+         ("tgEventTime", "20261205120000Z"), ("tgActor", "tester")]
+    }
+
     /// The writes of the load: `transactions` transactions of 5 adds on one task each for
     /// 2 tasks, and 3 tasks of `plain` single adds, all at once. Returns how many entries
     /// were written and the first error.
     private func load(_ client: LDAPClient, tag: String, transactions: Int, plain: Int) async -> (written: Int, error: (any Error)?) {
         let parent = DistinguishedName("ou=history,dc=tollgate")
-        func event(_ id: String) -> [(String, [Data])] {
-            [("objectClass", [Data("tgHistoryEvent".utf8)]), ("tgEventId", [Data(id.utf8)]),
-             ("tgEventType", [Data("test.txn-load".utf8)]), ("tgEventTime", [Data("20261205120000Z".utf8)]),
-             ("tgActor", [Data("tester".utf8)])]
-        }
+        func event(_ id: String) -> [(String, [Data])] { Self.event(id).map { ($0.0, [Data($0.1.utf8)]) } }
         return await withTaskGroup(of: (Int, (any Error)?).self) { group in
             for worker in 0..<2 {
                 group.addTask {
@@ -74,8 +76,7 @@ struct SlapdTransactionTests {
     private func shellLoad(_ slapd: ManagedSlapd, tag: String) async throws -> [Int32] {
         let directory = URL(fileURLWithPath: slapd.layout.root.path)
         func event(_ id: String) -> String {
-            "dn: tgEventId=\(id),ou=history,dc=tollgate\nchangetype: add\nobjectClass: tgHistoryEvent\ntgEventId: \(id)\n"
-                + "tgEventType: test.txn-load\ntgEventTime: 20261205120000Z\ntgActor: tester\n\n"
+            "dn: tgEventId=\(id),ou=history,dc=tollgate\nchangetype: add\n" + Self.event(id).map { "\($0.0): \($0.1)\n" }.joined() + "\n"
         }
         for round in 0..<40 {
             try (0..<5).map { event("\(tag)-t\(round)-\($0)") }.joined()
