@@ -74,7 +74,7 @@ struct SlapdTransactionTests {
     /// Returns every ldapmodify's exit status (124: timed out). Writes `<tag>-later.ldif`,
     /// one more add, for a probe afterwards.
     private func shellLoad(_ slapd: ManagedSlapd, tag: String) async throws -> [Int32] {
-        let directory = URL(fileURLWithPath: slapd.layout.root.path)
+        let directory = slapd.layout.root
         func event(_ id: String) -> String {
             "dn: tgEventId=\(id),ou=history,dc=tollgate\nchangetype: add\n" + Self.event(id).map { "\($0.0): \($0.1)\n" }.joined() + "\n"
         }
@@ -141,7 +141,7 @@ struct SlapdTransactionTests {
         #expect(statuses.contains(124), "every ldapmodify finished: slapd did not hang (\(statuses))")
         // Not only the load: a later single write on a new connection hangs too.
         let later = try await run("/usr/bin/timeout", ["3", "/usr/bin/ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", slapd.ldapiURL,
-                                                       "-f", URL(fileURLWithPath: slapd.layout.root.path).appendingPathComponent("ck-later.ldif").path])
+                                                       "-f", slapd.layout.root.appendingPathComponent("ck-later.ldif").path])
         #expect(later.status == 124)
     }
 
